@@ -1,0 +1,108 @@
+"""From a binary mask to polygons: outer boundaries with their holes, simplified.
+
+Vertices are (x, y) in pixel-centre coordinates: they run through the centres of the boundary pixels, so
+``cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)`` reproduces the mask (up to the simplification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Part:
+    """One connected part of an object.
+
+    Attributes
+    ----------
+    outer : (N, 2) float64
+        Outer boundary, (x, y) pixel centres.
+    holes : tuple of (M, 2) float64
+        Boundaries of the holes inside it.
+    area : int
+        Pixels in the part (holes excluded).
+    """
+
+    outer: np.ndarray
+    holes: tuple[np.ndarray, ...]
+    area: int
+
+
+def _simplify(contour: np.ndarray, tolerance: float) -> np.ndarray:
+    if tolerance > 0 and len(contour) > 3:
+        contour = cv2.approxPolyDP(contour, tolerance, closed=True)
+    return contour.reshape(-1, 2).astype(np.float64)
+
+
+def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_area: int = 4) -> np.ndarray:
+    """Drop parts smaller than ``min_part_fraction`` of the largest part and fill holes of fewer than
+    ``min_hole_area`` pixels; returns a bool mask of the same ``(H, W)`` shape."""
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return np.zeros(m.shape, bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.concatenate([[False], areas >= min_part_fraction * areas.max()])
+    out = keep[labels]
+    if min_hole_area > 1:
+        # Background regions not connected to the border (4-connectivity) are holes.
+        padded = np.pad(~out, 1, constant_values=True).astype(np.uint8)
+        nb, bg, bg_stats, _ = cv2.connectedComponentsWithStats(padded, connectivity=4)
+        small = np.concatenate([[False], bg_stats[1:, cv2.CC_STAT_AREA] < min_hole_area])
+        small[bg[0, 0]] = False
+        out |= small[bg][1:-1, 1:-1]
+    return out
+
+
+def trace(
+    mask: np.ndarray,
+    *,
+    tolerance: float = 1.4,
+    offset: tuple[int, int] = (0, 0),
+    min_part_fraction: float = 0.05,
+    min_hole_area: int = 4,
+) -> list[Part]:
+    """Trace the parts of a binary mask, largest first.
+
+    Parameters
+    ----------
+    mask : (H, W) bool or uint8
+        Foreground where non-zero.
+    tolerance : float
+        Maximum distance in pixels between the traced boundary and its simplified polygon
+        (``cv2.approxPolyDP``'s epsilon); 0 keeps every boundary pixel.
+    offset : (x, y)
+        Added to every vertex, e.g. the position of a mask crop in its image.
+    min_part_fraction, min_hole_area
+        Passed to :func:`clean_mask` first: small parts are dropped, small holes filled.
+
+    Returns
+    -------
+    list of Part
+        Empty if the mask is empty.
+
+    Notes
+    -----
+    As OpenCV traces them, hole boundaries run through the centres of the *foreground* pixels around the hole.
+    """
+    if tolerance < 0 or not np.isfinite(tolerance):
+        raise ValueError(f"tolerance must be a finite number >= 0 (pixels), got {tolerance}")
+    m = clean_mask(mask, min_part_fraction=min_part_fraction, min_hole_area=min_hole_area).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    shift = np.asarray(offset, np.float64)
+    parts = []
+    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
+        x, y, w, h, area = stats[label]
+        component = np.pad((labels[y : y + h, x : x + w] == label).astype(np.uint8), 1)
+        contours, hierarchy = cv2.findContours(component, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        origin = shift + (x - 1, y - 1)
+        # With RETR_CCOMP, top-level contours (parent -1) are outer boundaries, their children are holes.
+        outer = next(i for i in range(len(contours)) if hierarchy[0, i, 3] < 0)
+        holes = tuple(_simplify(c, tolerance) + origin for i, c in enumerate(contours) if hierarchy[0, i, 3] == outer)
+        parts.append(Part(_simplify(contours[outer], tolerance) + origin, holes, int(area)))
+    return parts

@@ -1,0 +1,173 @@
+"""The network: an OpenVINO IR, its parameters from the IR's rt_info, and thread-safe inference.
+
+The IR takes ``(N, 4, S, S)`` float32 (R, G, B 0-255; point channel 0/255) and returns ``(N, 1, S, S)``
+foreground probabilities. Its parameters are stored in the IR under ``rt_info["model_info"]`` by
+``training/export.py``, and read back here, so the code never assumes a crop margin or point radius that the
+weights were not trained with.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+#: File name of the bundled IR (its .bin lies beside it).
+BUNDLED_MODEL = "polyseg_unet.xml"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Model parameters stored in the IR's ``rt_info["model_info"]``.
+
+    Attributes
+    ----------
+    input_size : int
+        Side of the square network input, px.
+    margin : float
+        Crop margin on each side of the prompt's box, as a fraction of the box side.
+    min_margin : float
+        Smallest crop margin, image px.
+    point_radius : float
+        Radius of the extreme-point discs, input px.
+    threshold : float
+        Probability above which a pixel is foreground.
+    channel_order : str
+        Colour order of the network's first three channels ("RGB").
+    version : str
+        Weights version.
+    """
+
+    input_size: int = 128
+    margin: float = 0.1
+    min_margin: float = 3.0
+    point_radius: float = 3.0
+    threshold: float = 0.5
+    channel_order: str = "RGB"
+    version: str = "unknown"
+
+
+def bundled_model_path() -> Path:
+    """Path of the IR bundled with the package: inside the installed wheel (``polyseg/weights``), or the
+    repository's ``weights/`` folder in a source checkout."""
+    packaged = resources.files("polyseg") / "weights" / BUNDLED_MODEL
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "weights" / BUNDLED_MODEL
+
+
+def _read_model_info(model) -> ModelInfo:  # model: ov.Model
+    values = {}
+    for f in fields(ModelInfo):
+        if model.has_rt_info(["model_info", f.name]):
+            raw = model.get_rt_info(["model_info", f.name]).astype(str)
+            values[f.name] = type(f.default)(raw)
+    return ModelInfo(**values)
+
+
+class Network:
+    """A compiled IR with a pool of infer requests: safe to call from several threads at once.
+
+    Parameters
+    ----------
+    path : Path
+        The IR's ``.xml`` (its ``.bin`` beside it).
+    device : str
+        OpenVINO device, "CPU" by default.
+    num_threads : int or None
+        ``INFERENCE_NUM_THREADS``; None lets OpenVINO decide.
+    config : dict
+        Further OpenVINO properties (e.g. ``{"EXECUTION_MODE_HINT": "ACCURACY"}``), passed to ``compile_model``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the ``.xml`` or its ``.bin`` is missing.
+    ValueError
+        If the file is not a readable IR, or its input is not ``(N, 4, S, S)``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        device: str = "CPU",
+        num_threads: int | None = None,
+        config: dict[str, str] | None = None,
+    ) -> None:
+        import openvino as ov
+
+        path = Path(path)
+        if path.suffix != ".xml":
+            raise ValueError(f"expected an OpenVINO IR .xml file, got {path}")
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        if not path.with_suffix(".bin").is_file():
+            raise FileNotFoundError(f"model weights not found: {path.with_suffix('.bin')} (must lie beside {path.name})")
+        self.path = path
+        core = ov.Core()
+        try:
+            model = core.read_model(path)
+        except RuntimeError as exc:
+            raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR ({exc})") from None
+        self.info = _read_model_info(model)
+        shape = model.input(0).get_partial_shape()
+        s = self.info.input_size
+        if shape.rank.get_length() != 4 or str(shape[1]) != "4" or str(shape[2]) != str(s) or str(shape[3]) != str(s):
+            raise ValueError(f"{path}: expected a network input of shape (N, 4, {s}, {s}), got {shape}")
+        props: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        if num_threads is not None:
+            props["INFERENCE_NUM_THREADS"] = int(num_threads)
+        props.update(config or {})
+        self._core, self._model, self._device, self._props = core, model, device, props
+        self._single = self._compile(1)
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._batched: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, batch: int):
+        model = self._model.clone()
+        s = self.info.input_size
+        model.reshape({model.input(0): [batch, 4, s, s]})
+        try:
+            return self._core.compile_model(model, self._device, self._props)
+        except RuntimeError as exc:
+            raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {exc}") from None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Run one input ``(4, S, S)`` float32 -> ``(S, S)`` float32 probabilities. Thread-safe."""
+        try:
+            request = self._requests.get_nowait()
+        except queue.Empty:
+            request = self._single.create_infer_request()
+        try:
+            out = request.infer({0: x[None]}, share_inputs=True)[0]
+            return np.array(out[0, 0], dtype=np.float32)
+        finally:
+            self._requests.put(request)
+
+    def run_many(self, x: np.ndarray, batch: int = 8) -> np.ndarray:
+        """Run ``(N, 4, S, S)`` inputs in batches of ``batch`` -> ``(N, S, S)`` probabilities. Thread-safe."""
+        n = len(x)
+        if n == 0:
+            s = self.info.input_size
+            return np.zeros((0, s, s), np.float32)
+        if n == 1:
+            return self(x[0])[None]
+        batch = min(batch, n)
+        with self._lock:
+            compiled = self._batched.get(batch)
+            if compiled is None:
+                compiled = self._batched[batch] = self._compile(batch)
+        request = compiled.create_infer_request()
+        out = np.empty((n,) + x.shape[2:], np.float32)
+        for i in range(0, n, batch):
+            chunk = x[i : i + batch]
+            if len(chunk) < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
+            res = request.infer({0: chunk})[0]
+            out[i : i + batch] = res[: min(batch, n - i), 0]
+        return out

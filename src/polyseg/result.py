@@ -1,0 +1,151 @@
+"""The result of segmenting one object, and its conversion to labeling-tool formats.
+
+Coordinates
+-----------
+``Segmentation`` keeps vertices in pixel-centre coordinates ((0, 0) is the centre of the top-left pixel). The
+converters say which convention each format uses: COCO and Label Studio use corner coordinates (pixel i spans
+[i, i + 1)), so their vertices are shifted by +0.5; labelme and CVAT take pixel indices as they come from
+``cv2.findContours``, so their vertices are unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .contours import Part
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """One segmented object.
+
+    Attributes
+    ----------
+    parts : tuple of Part
+        The object's connected parts, largest first, each with its holes (see :class:`polyseg.contours.Part`).
+    mask_crop : (h, w) bool
+        The mask of the kept parts over the object's crop window (the part of it inside the image).
+    offset : (x, y)
+        Image column and row of ``mask_crop[0, 0]``.
+    image_size : (height, width)
+        Size of the image that was segmented.
+    score : float
+        Quality estimate in [0, 1]: the soft IoU between the probability map and its thresholded mask. Low
+        values mean many uncertain pixels: a polygon worth reviewing.
+    """
+
+    parts: tuple[Part, ...]
+    mask_crop: np.ndarray = field(repr=False)
+    offset: tuple[int, int]
+    image_size: tuple[int, int]
+    score: float
+
+    @property
+    def polygon(self) -> np.ndarray:
+        """``(N, 2)`` float64 outer boundary of the largest part, (x, y) pixel centres; ``(0, 2)`` if empty."""
+        return self.parts[0].outer if self.parts else np.zeros((0, 2))
+
+    @property
+    def area(self) -> int:
+        """Foreground pixels in the kept parts."""
+        return sum(p.area for p in self.parts)
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """``(x, y, width, height)`` in whole pixels of the kept parts: columns x .. x + width - 1 and rows
+        y .. y + height - 1. All zero if empty."""
+        if not self.parts:
+            return (0, 0, 0, 0)
+        pts = np.concatenate([p.outer for p in self.parts])
+        x0, y0 = np.floor(pts.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
+        return (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Full-size ``(height, width)`` bool mask of the kept parts (holes open)."""
+        full = np.zeros(self.image_size, dtype=bool)
+        x, y = self.offset
+        h, w = self.mask_crop.shape
+        full[y : y + h, x : x + w] = self.mask_crop
+        return full
+
+    # --- formats ---------------------------------------------------------------------------------------------
+
+    def to_coco(self, *, category_id: int = 1, rle: bool = False) -> dict[str, Any]:
+        """A COCO annotation (without ``id`` and ``image_id``).
+
+        ``segmentation`` is a list of flat ``[x1, y1, x2, y2, ...]`` polygons, one per part, in corner
+        coordinates. COCO polygons cannot express holes: with ``rle=True`` it is instead an uncompressed RLE
+        ``{"counts": [...], "size": [height, width]}`` of the full mask, holes included.
+        """
+        if rle:
+            segmentation: Any = _rle(self.mask)
+        else:
+            segmentation = [(p.outer + 0.5).round(2).ravel().tolist() for p in self.parts]
+        return {
+            "segmentation": segmentation,
+            "bbox": [float(v) for v in self.bbox],
+            "area": float(self.area),
+            "category_id": category_id,
+            "iscrowd": 0,
+            "score": round(self.score, 4),
+        }
+
+    def to_labelme(self, label: str = "object", group_id: int | None = None) -> list[dict[str, Any]]:
+        """labelme shapes, one polygon per part; the parts of one object share ``group_id``."""
+        if group_id is None and len(self.parts) > 1:
+            group_id = 1
+        return [
+            {
+                "label": label,
+                "points": p.outer.round(2).tolist(),
+                "group_id": group_id,
+                "shape_type": "polygon",
+                "flags": {},
+                "description": "",
+            }
+            for p in self.parts
+        ]
+
+    def to_cvat(self) -> dict[str, Any]:
+        """What a CVAT interactor function returns: ``points`` (outer polygon of the largest part),
+        ``mask`` (0/255 rows over ``bounds``) and ``bounds`` ``[x1, y1, x2, y2]`` (inclusive pixel indices)."""
+        x, y, w, h = self.bbox
+        return {
+            "points": self.polygon.round(2).tolist(),
+            "mask": (self.mask[y : y + h, x : x + w].astype(np.uint8) * 255).tolist(),
+            "bounds": [x, y, x + w - 1, y + h - 1],
+        }
+
+    def to_label_studio(
+        self, width: int, height: int, *, label: str = "object", from_name: str = "label", to_name: str = "image"
+    ) -> dict[str, Any]:
+        """A Label Studio ``polygonlabels`` result: points in percent of the image size (corner coordinates)."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"width and height must be positive, got {width} x {height}")
+        pts = (self.polygon + 0.5) / (width, height) * 100.0
+        return {
+            "type": "polygonlabels",
+            "from_name": from_name,
+            "to_name": to_name,
+            "original_width": width,
+            "original_height": height,
+            "image_rotation": 0,
+            "value": {"points": pts.round(4).tolist(), "polygonlabels": [label], "closed": True},
+            "score": round(self.score, 4),
+        }
+
+
+def _rle(mask: np.ndarray) -> dict[str, Any]:
+    """Uncompressed COCO RLE: run lengths of the column-major flattened mask, starting with a 0-run."""
+    flat = mask.ravel(order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {"counts": counts, "size": [int(mask.shape[0]), int(mask.shape[1])]}

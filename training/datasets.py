@@ -1,0 +1,342 @@
+"""Readers for the annotation formats polyseg trains on.
+
+Every reader yields :class:`Frame` objects: one RGB image and its object instances as boolean masks. Nothing
+downstream knows which format a frame came from, so a new data set needs only a reader here.
+
+Formats
+-------
+``semantic``   folders ``images/NAME.jpg`` + ``labels/NAME.png`` of per-pixel class indices (CamVid); instances are
+               connected components of the object classes.
+``coco``       COCO instance JSON (polygons, uncompressed and compressed RLE) + an image folder.
+``cityscapes`` Cityscapes ``gtFine/SPLIT/CITY/*_gtFine_instanceIds.png`` (or ``*_gtFine_polygons.json``) with
+               ``leftImg8bit/SPLIT/CITY/*_leftImg8bit.png``; the paper's 9 classes.
+``masks``      an image folder + a folder of binary masks with the same stems; instances are components.
+``via``        VGG Image Annotator 1.x JSON with polygon regions.
+``yolo``       YOLO segmentation text files (``class x1 y1 x2 y2 ...``, normalised) + an image folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass
+class Frame:
+    """One image and its instances.
+
+    Attributes
+    ----------
+    name : str
+        Unique name of the image within its data set (used to split and to report).
+    image : (H, W, 3) uint8
+        RGB.
+    instances : list of (class name, (H, W) bool mask)
+    group : str
+        Frames with the same group must land in the same split (augmented copies, video sequences).
+    """
+
+    name: str
+    image: np.ndarray
+    instances: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    group: str = ""
+
+
+def read_rgb(path: Path | str) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB; raise ``FileNotFoundError`` if it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def polygons_to_mask(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Fill polygons given in *corner* coordinates (COCO, VIA, YOLO: pixel i spans [i, i+1)) into a bool mask.
+
+    A pixel is inside when its centre is: vertices shift by -0.5 to pixel-centre coordinates before filling.
+    """
+    mask = np.zeros((height, width), dtype=np.uint8)
+    shift = 4
+    pts = [np.round((np.asarray(p, np.float64).reshape(-1, 2) - 0.5) * (1 << shift)).astype(np.int32) for p in polygons]
+    pts = [p for p in pts if len(p) >= 3]
+    if pts:
+        cv2.fillPoly(mask, pts, 1, lineType=cv2.LINE_8, shift=shift)
+    return mask.astype(bool)
+
+
+def components(mask: np.ndarray, min_area: int) -> list[np.ndarray]:
+    """Split a bool mask into 8-connected components of at least ``min_area`` pixels."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return [labels == i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+# --- semantic label folders (CamVid) ---------------------------------------------------------------------------
+
+CAMVID_CLASSES = {6: "sign", 8: "car", 9: "pedestrian", 10: "bicyclist"}
+
+
+def read_semantic(
+    root: Path | str, classes: dict[int, str] | None = None, min_area: int = 150
+) -> Iterator[Frame]:
+    """``root/images/NAME.*`` + ``root/labels/NAME.png`` (uint8 class index per pixel).
+
+    Instances are 8-connected components of each class in ``classes`` (default: CamVid's car, pedestrian,
+    bicyclist and sign/symbol) with at least ``min_area`` pixels. The frame's group is the CamVid sequence
+    (the name up to the first ``_``).
+    """
+    root = Path(root)
+    classes = CAMVID_CLASSES if classes is None else classes
+    images = _images_by_stem(root / "images")
+    for label_path in sorted((root / "labels").glob("*.png")):
+        labels = cv2.imread(str(label_path), cv2.IMREAD_GRAYSCALE)
+        frame = Frame(label_path.stem, read_rgb(images[label_path.stem]), group=label_path.stem.split("_")[0])
+        for index, name in classes.items():
+            frame.instances += [(name, m) for m in components(labels == index, min_area)]
+        yield frame
+
+
+# --- COCO ------------------------------------------------------------------------------------------------------
+
+
+def decode_coco_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    """COCO ``segmentation`` (polygon list, uncompressed RLE or compressed RLE) -> ``(H, W)`` bool mask."""
+    if isinstance(segmentation, list):
+        return polygons_to_mask([np.asarray(p) for p in segmentation], height, width)
+    from pycocotools import mask as mask_utils  # training-only dependency
+
+    rle = segmentation
+    if isinstance(rle.get("counts"), list):
+        rle = mask_utils.frPyObjects(rle, height, width)
+    return mask_utils.decode(rle).astype(bool)
+
+
+def read_coco(
+    annotation_file: Path | str,
+    image_dir: Path | str | None = None,
+    *,
+    skip_classes: tuple[str, ...] = (),
+    keep_classes: tuple[str, ...] | None = None,
+    min_area: int = 100,
+    group_fn: Callable[[str], str] | None = None,
+) -> Iterator[Frame]:
+    """COCO instance JSON. ``image_dir`` defaults to the JSON's folder. Crowd annotations are skipped."""
+    annotation_file = Path(annotation_file)
+    image_dir = annotation_file.parent if image_dir is None else Path(image_dir)
+    data = json.loads(annotation_file.read_text())
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    for info in data["images"]:
+        anns = by_image.get(info["id"], [])
+        h, w = info["height"], info["width"]
+        instances = []
+        for ann in anns:
+            name = names[ann["category_id"]]
+            if ann.get("iscrowd") or name in skip_classes or (keep_classes is not None and name not in keep_classes):
+                continue
+            mask = decode_coco_segmentation(ann["segmentation"], h, w)
+            if mask.sum() >= min_area:
+                instances.append((name, mask))
+        if not instances:
+            continue
+        image = read_rgb(image_dir / info["file_name"])
+        if image.shape[:2] != (h, w):
+            raise ValueError(f"{info['file_name']}: image is {image.shape[:2]}, annotation says {(h, w)}")
+        group = group_fn(info["file_name"]) if group_fn else info["file_name"]
+        yield Frame(info["file_name"], image, instances, group)
+
+
+def roboflow_group(file_name: str) -> str:
+    """Roboflow exports name augmented copies ``NAME_jpg.rf.HASH.jpg``: group them by ``NAME``."""
+    return file_name.split("_jpg.rf.")[0].split(".rf.")[0]
+
+
+# --- Cityscapes ------------------------------------------------------------------------------------------------
+
+#: The paper's 9 classes: Cityscapes label id -> name.
+CITYSCAPES_CLASSES = {
+    24: "person",
+    25: "rider",
+    26: "car",
+    27: "truck",
+    28: "bus",
+    32: "motorcycle",
+    33: "bicycle",
+    19: "traffic light",
+    20: "traffic sign",
+}
+
+
+def read_cityscapes(root: Path | str, split: str = "train", min_area: int = 150) -> Iterator[Frame]:
+    """Cityscapes: ``root/gtFine/SPLIT/CITY/*_gtFine_instanceIds.png`` (or ``*_gtFine_polygons.json``) and
+    ``root/leftImg8bit/SPLIT/CITY/*_leftImg8bit.png``.
+
+    Instance ids are ``label_id * 1000 + k`` for the classes with instances; traffic lights and signs carry no
+    instance ids, so their instances are connected components. Polygon JSON is used where no instance PNG exists.
+    """
+    root = Path(root)
+    name_to_id = {v: k for k, v in CITYSCAPES_CLASSES.items()}
+    for city_dir in sorted((root / "gtFine" / split).iterdir()):
+        stems = sorted({p.name.split("_gtFine_")[0] for p in city_dir.glob("*_gtFine_*")})
+        for stem in stems:
+            image = read_rgb(root / "leftImg8bit" / split / city_dir.name / f"{stem}_leftImg8bit.png")
+            frame = Frame(stem, image, group=city_dir.name)
+            ids_path = city_dir / f"{stem}_gtFine_instanceIds.png"
+            if ids_path.exists():
+                ids = cv2.imread(str(ids_path), cv2.IMREAD_UNCHANGED).astype(np.int64)
+                for value in np.unique(ids):
+                    label = value // 1000 if value >= 1000 else value
+                    if label not in CITYSCAPES_CLASSES:
+                        continue
+                    mask = ids == value
+                    parts = [mask] if value >= 1000 else components(mask, min_area)
+                    frame.instances += [(CITYSCAPES_CLASSES[label], m) for m in parts if m.sum() >= min_area]
+            else:
+                data = json.loads((city_dir / f"{stem}_gtFine_polygons.json").read_text())
+                h, w = data["imgHeight"], data["imgWidth"]
+                for obj in data["objects"]:
+                    label = obj["label"].removesuffix("group")
+                    if label not in name_to_id or obj.get("deleted"):
+                        continue
+                    # Cityscapes polygons are in pixel-centre coordinates: shift to corners for the shared filler.
+                    mask = polygons_to_mask([np.asarray(obj["polygon"], np.float64) + 0.5], h, w)
+                    if mask.sum() >= min_area:
+                        frame.instances.append((label, mask))
+            yield frame
+
+
+# --- image + binary-mask folders -------------------------------------------------------------------------------
+
+
+def read_mask_folders(
+    image_dir: Path | str, mask_dir: Path | str, *, class_name: str = "object", min_area: int = 400
+) -> Iterator[Frame]:
+    """An image folder and a mask folder with the same stems; non-zero mask pixels are foreground.
+
+    Masks smaller than their image (same aspect ratio) are resized to it with nearest-neighbour; each
+    8-connected component of at least ``min_area`` pixels is one instance.
+    """
+    masks = _images_by_stem(Path(mask_dir))
+    for stem, image_path in _images_by_stem(Path(image_dir)).items():
+        if stem not in masks:
+            continue
+        image = read_rgb(image_path)
+        mask = cv2.imread(str(masks[stem]), cv2.IMREAD_GRAYSCALE)
+        if mask.shape != image.shape[:2]:
+            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        parts = components(mask > 127, min_area)
+        if parts:
+            yield Frame(stem, image, [(class_name, m) for m in parts], stem)
+
+
+# --- VGG Image Annotator ---------------------------------------------------------------------------------------
+
+
+def read_via(
+    annotation_file: Path | str,
+    *,
+    class_key: str = "Clases",
+    skip_classes: tuple[str, ...] = (),
+    min_area: int = 100,
+) -> Iterator[Frame]:
+    """VIA 1.x JSON (dict of images with ``regions``); polygon regions only, images beside the JSON."""
+    annotation_file = Path(annotation_file)
+    data = json.loads(annotation_file.read_text())
+    entries = data.values() if isinstance(data, dict) else data
+    for entry in entries:
+        path = annotation_file.parent / entry["filename"]
+        if not path.exists():
+            continue
+        regions = entry["regions"].values() if isinstance(entry["regions"], dict) else entry["regions"]
+        image = None
+        instances = []
+        for region in regions:
+            shape = region["shape_attributes"]
+            name = region.get("region_attributes", {}).get(class_key, "object")
+            if shape.get("name") != "polygon" or name in skip_classes:
+                continue
+            if image is None:
+                image = read_rgb(path)
+            poly = np.stack([shape["all_points_x"], shape["all_points_y"]], axis=1)
+            mask = polygons_to_mask([poly], *image.shape[:2])
+            if mask.sum() >= min_area:
+                instances.append((name, mask))
+        if instances:
+            yield Frame(entry["filename"], image, instances, entry["filename"])
+
+
+# --- YOLO segmentation -----------------------------------------------------------------------------------------
+
+
+def read_yolo(
+    image_dir: Path | str, label_dir: Path | str, *, class_names: dict[int, str] | None = None, min_area: int = 100
+) -> Iterator[Frame]:
+    """YOLO segmentation: ``label_dir/NAME.txt`` lines ``class x1 y1 x2 y2 ...`` normalised to [0, 1]."""
+    images = _images_by_stem(Path(image_dir))
+    for label_path in sorted(Path(label_dir).glob("*.txt")):
+        if label_path.stem not in images:
+            continue
+        image = read_rgb(images[label_path.stem])
+        h, w = image.shape[:2]
+        instances = []
+        for line in label_path.read_text().splitlines():
+            values = line.split()
+            if len(values) < 7:
+                continue
+            cls = int(values[0])
+            poly = np.asarray(values[1:], np.float64).reshape(-1, 2) * (w, h)
+            mask = polygons_to_mask([poly], h, w)
+            if mask.sum() >= min_area:
+                instances.append(((class_names or {}).get(cls, str(cls)), mask))
+        if instances:
+            yield Frame(label_path.stem, image, instances, label_path.stem)
+
+
+# --- the data sets in ../shared/data ---------------------------------------------------------------------------
+
+COCO_NAMES_PERSON_CAR = {0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 5: "bus", 7: "truck", 9: "traffic light", 11: "stop sign"}
+
+
+def shared_sources(data_root: Path | str) -> dict[str, dict[str, Callable[[], Iterator[Frame]]]]:
+    """Readers for each data set in ``../shared/data``, by name and split (``train`` / ``val``).
+
+    Sets that are missing on disk are left out, so training runs with whatever subset is present.
+    """
+    r = Path(data_root)
+    out: dict[str, dict[str, Callable[[], Iterator[Frame]]]] = {}
+    if (r / "camvid").exists():
+        out["camvid"] = {s: (lambda s=s: read_semantic(r / "camvid" / s)) for s in ("train", "val")}
+    if (r / "adas_without_da").exists():
+        via = lambda s: read_via(r / "adas_without_da" / s / "via_annotations.json", skip_classes=("Pista",))  # noqa: E731
+        out["adas"] = {"train": lambda: via("train"), "val": lambda: via("valid")}
+    if (r / "otonom_trafficsigns").exists():
+        skip = ("roadobjects", "yaya-gecidi", "kesikli-cizgi", "hemzemin-gecit")
+        coco = lambda s: read_coco(  # noqa: E731
+            r / "otonom_trafficsigns" / s / "_annotations.coco.json", skip_classes=skip, group_fn=roboflow_group
+        )
+        out["otonom"] = {"train": lambda: coco("train"), "val": lambda: coco("valid")}
+    if (r / "coco128-seg").exists():
+        yolo = lambda: read_yolo(  # noqa: E731
+            r / "coco128-seg/images/train2017", r / "coco128-seg/labels/train2017", class_names=COCO_NAMES_PERSON_CAR
+        )
+        # COCO128 has no split: every 5th image is held out for validation.
+        out["coco128"] = {
+            "train": lambda: (f for i, f in enumerate(yolo()) if i % 5 != 4),
+            "val": lambda: (f for i, f in enumerate(yolo()) if i % 5 == 4),
+        }
+    if (r / "human_seg_vikram").exists():
+        hs = r / "human_seg_vikram"
+        out["humanseg"] = {"train": lambda: read_mask_folders(hs / "Training_Images", hs / "Ground_Truth", class_name="person")}
+    return out

@@ -1,0 +1,100 @@
+"""Training samples: ground-truth extreme points, simulated clicks, augmentation, and the network input.
+
+The network input is built by :func:`polyseg.crop.network_input` and the window by
+:meth:`polyseg.crop.CropWindow.from_box`: the package's own code, so training and inference cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from polyseg.crop import MARGIN, POINT_RADIUS, CropWindow, network_input
+
+
+def extreme_points(mask: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Left-, top-, right- and bottom-most pixels of a bool mask as a ``(4, 2)`` float array of (x, y).
+
+    Where several pixels tie, ``rng`` picks one at random (training); without it, the middle one.
+    """
+    ys, xs = np.nonzero(mask)
+    out = []
+    for coords, others, pick in ((xs, ys, np.argmin), (ys, xs, np.argmin), (xs, ys, np.argmax), (ys, xs, np.argmax)):
+        ext = coords[pick(coords)]
+        ties = np.sort(others[coords == ext])
+        other = ties[rng.integers(len(ties))] if rng is not None else ties[len(ties) // 2]
+        out.append((ext, other) if coords is xs else (other, ext))
+    return np.asarray(out, np.float64)
+
+
+@dataclass
+class Augment:
+    """Augmentation settings; see :func:`make_sample`."""
+
+    flip: float = 0.5  # probability of a horizontal flip
+    rotate: float = 0.5  # probability of a rotation ...
+    max_angle: float = 20.0  # ... by up to this many degrees
+    click_sigma: float = 1.5  # px (at the patch's scale) of Gaussian click noise, plus ...
+    click_rel: float = 0.015  # ... this fraction of the object's size
+    margin: tuple[float, float] = (0.03, 0.2)  # per-side window margin, uniform
+    box_only: float = 0.2  # probability of an empty point channel (box prompt)
+    colour: float = 0.8  # probability of brightness/contrast/saturation jitter
+
+
+def _rotate(image: np.ndarray, mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    h, w = mask.shape
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mask = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return image, mask
+
+
+def _colour_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = rgb.astype(np.float32)
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.6, 1.4)  # saturation
+    x = (x - x.mean()) * rng.uniform(0.7, 1.3) + x.mean()  # contrast
+    x = x * rng.uniform(0.7, 1.3) + rng.uniform(-20, 20)  # brightness
+    return np.clip(x, 0, 255)
+
+
+def make_sample(
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator | None,
+    aug: Augment | None = None,
+    *,
+    size: int = 128,
+    radius: float = POINT_RADIUS,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One ``(4, size, size)`` float32 input and its ``(size, size)`` float32 target, or None if the object is
+    lost (e.g. rotated out of the patch).
+
+    Without ``rng`` (validation) nothing is random: middle tie-breaks, no click noise, the shipped margin.
+    """
+    if rng is not None and aug is not None:
+        if rng.random() < aug.flip:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        if rng.random() < aug.rotate:
+            image, mask = _rotate(np.ascontiguousarray(image), np.ascontiguousarray(mask), rng.uniform(-1, 1) * aug.max_angle)
+    binary = mask > 127
+    if binary.sum() < 4:
+        return None
+    points = extreme_points(binary, rng)
+    margin: float | np.ndarray = MARGIN
+    if rng is not None and aug is not None:
+        extent = points.max(axis=0) - points.min(axis=0) + 1
+        sigma = aug.click_sigma + aug.click_rel * extent
+        points = points + np.clip(rng.normal(0.0, 1.0, (4, 2)), -2.5, 2.5) * sigma
+        points = np.clip(points, 0, np.array(binary.shape[::-1]) - 1)
+        margin = rng.uniform(*aug.margin, size=4)
+    box = np.concatenate([points.min(axis=0), points.max(axis=0)])
+    window = CropWindow.from_box(box, size=size, margin=margin)
+    box_only = rng is not None and aug is not None and rng.random() < aug.box_only
+    x = network_input(np.ascontiguousarray(image), window, None if box_only else points, radius)
+    if rng is not None and aug is not None and rng.random() < aug.colour:
+        x[:3] = _colour_jitter(x[:3].transpose(1, 2, 0), rng).transpose(2, 0, 1)
+    y = (window.crop(np.ascontiguousarray(mask)) > 127).astype(np.float32)
+    return x, y

@@ -1,0 +1,197 @@
+"""Train the U-Net on a prepared cache, on the CPU (bf16 autocast, channels_last) or a GPU when there is one.
+
+A checkpoint is written after every epoch (``last.pt``) and for the best validation IoU (``best.pt``);
+``--resume`` continues from ``last.pt`` with the same data order, so a killed run loses at most one epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model import UNet
+from prepare import DEFAULT_CACHE, Patch, load
+from samples import Augment, make_sample
+
+
+# --- losses ----------------------------------------------------------------------------------------------------
+
+
+def distance_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The paper's mean-boundary-distance approximation, per sample then averaged:
+    (soft union - soft intersection) / sqrt(ground-truth area)."""
+    p = torch.sigmoid(logits).flatten(1)
+    g = target.flatten(1)
+    inter = (p * g).sum(1)
+    union = (p + g - p * g).sum(1)
+    return ((union - inter) / g.sum(1).clamp_min(1.0).sqrt()).mean()
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+
+LOSSES = {
+    "distance": distance_loss,
+    "bce": bce_loss,
+    "sum": lambda logits, target: distance_loss(logits, target) + bce_loss(logits, target),
+}
+
+
+# --- metrics at network resolution -----------------------------------------------------------------------------
+
+
+def iou_per_instance(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(N, S, S)`` bool predictions and targets -> ``(N,)`` IoU."""
+    inter = (pred & target).sum((1, 2))
+    union = (pred | target).sum((1, 2))
+    return inter / np.maximum(union, 1)
+
+
+def val_metrics(pred: np.ndarray, target: np.ndarray, classes: list[str], batch: int = 32) -> dict[str, float]:
+    """aIoU (IoU of each batch of ``batch`` instances, averaged), iIoU (per instance, averaged), mIoU (per class
+    over all its pixels, averaged over classes), all in percent."""
+    iiou = iou_per_instance(pred, target)
+    aiou = [
+        (pred[i : i + batch] & target[i : i + batch]).sum() / max((pred[i : i + batch] | target[i : i + batch]).sum(), 1)
+        for i in range(0, len(pred), batch)
+    ]
+    per_class = {}
+    for c in sorted(set(classes)):
+        sel = np.array([k == c for k in classes])
+        per_class[c] = (pred[sel] & target[sel]).sum() / max((pred[sel] | target[sel]).sum(), 1)
+    return {
+        "aIoU": 100 * float(np.mean(aiou)),
+        "iIoU": 100 * float(iiou.mean()),
+        "mIoU": 100 * float(np.mean(list(per_class.values()))),
+    }
+
+
+# --- the loop --------------------------------------------------------------------------------------------------
+
+
+def stack(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(np.stack([s[0] for s in samples]))
+    y = torch.from_numpy(np.stack([s[1] for s in samples]))[:, None]
+    return x.contiguous(memory_format=torch.channels_last), y
+
+
+def build_val(patches: list[Patch]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    xs, ys, cls = [], [], []
+    for p in patches:
+        s = make_sample(p.image, p.mask, None)
+        if s is not None:
+            xs.append(s[0])
+            ys.append(s[1])
+            cls.append(f"{p.source}/{p.cls}")
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)), cls
+
+
+@torch.no_grad()
+def predict(model: UNet, x: torch.Tensor, device: torch.device, amp: bool, batch: int = 128) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch].to(device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out.append((model.logits(xb).float() > 0).cpu().numpy()[:, 0])
+    return np.concatenate(out)
+
+
+def train(args: argparse.Namespace) -> dict:
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+    amp = not args.no_amp
+    train_patches, val_patches = load(args.cache / "train.pkl"), load(args.cache / "val.pkl")
+    val_x, val_y, val_cls = build_val(val_patches)
+    val_target = val_y.numpy() > 0.5
+
+    model = UNet().to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
+    total = steps_per_epoch * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    loss_fn = LOSSES[args.loss]
+    start_epoch, best, history = 0, -1.0, []
+    last = out_dir / "last.pt"
+    if args.resume and last.exists():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
+        print(f"resumed after epoch {ck['epoch']} (best val iIoU {best:.2f})")
+
+    aug = Augment()
+    for epoch in range(start_epoch, args.epochs):
+        rng = np.random.default_rng([args.seed, epoch])  # per-epoch seed: a resumed run repeats the same data
+        model.train()
+        order = rng.permutation(len(train_patches))
+        order = np.resize(order, steps_per_epoch * args.batch)
+        t0, seen, running = time.time(), 0, 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
+        for step in bar:
+            samples = []
+            for i in order[step * args.batch : (step + 1) * args.batch]:
+                p = train_patches[i]
+                s = make_sample(p.image, p.mask, rng, aug)
+                while s is None:  # the object rotated out of its patch: take another
+                    p = train_patches[rng.integers(len(train_patches))]
+                    s = make_sample(p.image, p.mask, rng, aug)
+                samples.append(s)
+            x, y = stack(samples)
+            x, y = x.to(device), y.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model.logits(x)
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(samples)
+            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", sps=f"{seen / (time.time() - t0):.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+        pred = predict(model, val_x, device, amp)
+        metrics = val_metrics(pred, val_target, val_cls)
+        metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
+        history.append(metrics)
+        print(json.dumps(metrics), flush=True)
+        if metrics["iIoU"] > best:
+            best = metrics["iIoU"]
+            torch.save({"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)}, out_dir / "best.pt")
+        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch, "best": best, "history": history}
+        torch.save(ck, out_dir / "last.tmp")
+        (out_dir / "last.tmp").replace(last)
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    return {"best_iIoU": best, "history": history}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "run")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--samples-per-epoch", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=sorted(LOSSES), default="sum")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
+    p.add_argument("--resume", action="store_true")
+    return p
+
+
+if __name__ == "__main__":
+    train(parser().parse_args())
