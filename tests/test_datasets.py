@@ -9,10 +9,6 @@ Conventions checked throughout
 - Corner-coordinate polygons (COCO, VIA, YOLO) cover pixel ``i`` when ``i`` lies in ``[x0, x1)``.
 - Cityscapes polygons are pixel-centre coordinates: a vertex at ``x`` covers pixel ``x`` itself.
 
-Corner-coordinate polygons currently come out one pixel too wide and too tall (see ``POLYGON_BUG``): the reader
-tests check that such masks cover the drawn rectangle and start where it starts, and the exact pixel set is
-checked by the ``strict`` xfail tests marked with ``POLYGON_BUG``.
-
 The last test reads one frame of the real data in ``/work/shared/data`` and is skipped where it is absent.
 """
 
@@ -42,13 +38,6 @@ from datasets import (
 
 H, W = 40, 60
 SHARED_DATA = Path("/work/shared/data")
-
-POLYGON_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="datasets.polygons_to_mask: cv2.fillPoly treats the polygon as closed on every side, so an edge on a "
-    "pixel boundary (integer corner coordinate) also fills the next column/row on the right/bottom",
-)
-
 
 # --- fixture helpers -------------------------------------------------------------------------------------------
 
@@ -119,11 +108,10 @@ def rect_polygon(x0: float, y0: float, x1: float, y1: float) -> list[float]:
 
 
 def assert_covers_box(mask: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> None:
-    """``mask`` covers every pixel of the box rows ``y0..y1-1``, columns ``x0..x1-1``, and nothing above or left
-    of it nor more than one pixel beyond it (the exact set is checked by the ``POLYGON_BUG`` tests)."""
-    assert mask[y0:y1, x0:x1].all()
-    assert not mask[:y0].any() and not mask[:, :x0].any()
-    assert not mask[y1 + 1 :].any() and not mask[:, x1 + 1 :].any()
+    """``mask`` is exactly the box rows ``y0..y1-1``, columns ``x0..x1-1``."""
+    expected = np.zeros_like(mask, dtype=bool)
+    expected[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(mask, expected)
 
 
 def instance_names(frame: Frame) -> list[str]:
@@ -141,17 +129,6 @@ def assert_rgb_image(frame: Frame, expected: np.ndarray) -> None:
 # --- polygons_to_mask, components, roboflow_group ---------------------------------------------------------------
 
 
-@POLYGON_BUG
-def test_polygons_to_mask_with_pixel_centre_vertices_includes_the_vertex_pixels():
-    # Vertices at corner coordinate i + 0.5 lie on pixel centres; those pixels are inside (on the boundary).
-    square = np.array([[10.5, 5.5], [29.5, 5.5], [29.5, 19.5], [10.5, 19.5]])
-
-    mask = polygons_to_mask([square], H, W)
-
-    np.testing.assert_array_equal(mask, box_mask(5, 20, 10, 30))
-
-
-@POLYGON_BUG
 def test_polygons_to_mask_fills_exactly_the_pixels_inside_a_corner_rectangle():
     mask = polygons_to_mask([np.reshape(rect_polygon(10, 5, 30, 20), (-1, 2))], H, W)
 
@@ -168,9 +145,9 @@ def test_polygons_to_mask_unites_polygons_and_ignores_degenerate_ones():
 
     assert mask.dtype == bool and mask.shape == (H, W)
     np.testing.assert_array_equal(mask, polygons_to_mask([first], H, W) | polygons_to_mask([second], H, W))
-    assert_covers_box(mask, 0, 10, 0, 10)
-    assert mask[30:40, 40:60].all() and int(mask[30:, 30:].sum()) == 200  # clipped at the image's corner
-    assert int(mask[:20, :20].sum()) >= 100
+    assert_covers_box(mask[:20, :20], 0, 10, 0, 10)
+    np.testing.assert_array_equal(mask[20:, 30:], box_mask(10, 20, 10, 30, 20, 30))  # clipped at the corner
+    assert not mask[20:, :30].any() and not mask[:20, 20:].any()
     assert not polygons_to_mask([two_points], H, W).any()
 
 
@@ -293,7 +270,7 @@ def test_read_coco_decodes_polygons_and_both_rle_kinds_and_skips_crowds(tmp_path
     assert_rgb_image(frame, rgb_image())
     assert instance_names(frame) == ["car", "person", "car"]
     polygon, rle, compressed = (mask for _, mask in frame.instances)
-    assert_covers_box(polygon, 5, 20, 10, 30)  # pixel-exact: test_corner_polygons_are_pixel_exact
+    assert_covers_box(polygon, 5, 20, 10, 30)
     np.testing.assert_array_equal(rle, drawn["rle"])
     np.testing.assert_array_equal(compressed, drawn["compressed"])
     assert all(mask.dtype == bool and mask.shape == (H, W) for _, mask in frame.instances)
@@ -547,7 +524,6 @@ def first_polygon_mask(reader: str, root: Path) -> np.ndarray:
     return next(read_yolo(*write_yolo(root))).instances[0][1]
 
 
-@POLYGON_BUG
 @pytest.mark.parametrize(
     "reader, box",
     [("coco", (5, 20, 10, 30)), ("via", (5, 20, 10, 30)), ("yolo", (10, 30, 15, 45))],

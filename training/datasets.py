@@ -58,16 +58,21 @@ def read_rgb(path: Path | str) -> np.ndarray:
 
 
 def polygons_to_mask(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Fill polygons given in *corner* coordinates (COCO, VIA, YOLO: pixel i spans [i, i+1)) into a bool mask.
+    """Rasterise polygons given in *corner* coordinates (COCO, VIA, YOLO: pixel i spans [i, i+1)) into a bool
+    mask, with COCO's own rasteriser (pycocotools), so a rectangle [x0, x1) x [y0, y1) fills exactly those pixels."""
+    from pycocotools import mask as mask_utils  # training-only dependency
 
-    A pixel is inside when its centre is: vertices shift by -0.5 to pixel-centre coordinates before filling.
-    """
-    mask = np.zeros((height, width), dtype=np.uint8)
-    shift = 4
-    pts = [np.round((np.asarray(p, np.float64).reshape(-1, 2) - 0.5) * (1 << shift)).astype(np.int32) for p in polygons]
-    pts = [p for p in pts if len(p) >= 3]
-    if pts:
-        cv2.fillPoly(mask, pts, 1, lineType=cv2.LINE_8, shift=shift)
+    flat = [np.asarray(p, np.float64).ravel().tolist() for p in polygons]
+    flat = [p for p in flat if len(p) >= 6]
+    if not flat:
+        return np.zeros((height, width), bool)
+    return mask_utils.decode(mask_utils.frPyObjects(flat, height, width)).any(axis=2)
+
+
+def fill_centre_polygon(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Fill one polygon whose vertices are pixel centres (Cityscapes), boundary pixels included."""
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float64)).astype(np.int32).reshape(-1, 2)], 1)
     return mask.astype(bool)
 
 
@@ -210,8 +215,7 @@ def read_cityscapes(root: Path | str, split: str = "train", min_area: int = 150)
                     label = obj["label"].removesuffix("group")
                     if label not in name_to_id or obj.get("deleted"):
                         continue
-                    # Cityscapes polygons are in pixel-centre coordinates: shift to corners for the shared filler.
-                    mask = polygons_to_mask([np.asarray(obj["polygon"], np.float64) + 0.5], h, w)
+                    mask = fill_centre_polygon(np.asarray(obj["polygon"]), h, w)
                     if mask.sum() >= min_area:
                         frame.instances.append((label, mask))
             yield frame

@@ -1,0 +1,179 @@
+"""Evaluate an exported IR through the public API on the validation frames, at full image resolution.
+
+For every validation instance: ground-truth extreme points -> ``Segmenter.polygon()`` -> filled polygon -> IoU with
+the ground-truth mask; the same with the points jittered by up to +-3 px; the box alone; and the mean border error
+(distance from each predicted boundary pixel to the true boundary). Baselines in the same run: the filled box of
+the points, and ``cv2.grabCut`` started from that box. At the network's 128x128 resolution it also reports the
+paper's aIoU / iIoU / mIoU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datasets import Frame, shared_sources
+from polyseg import Segmenter
+from polyseg.crop import CropWindow
+from samples import extreme_points, make_sample
+
+JITTER = 3.0
+
+
+def fill(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The public pixel convention: ``fillPoly`` of the rounded pixel-centre vertices."""
+    m = np.zeros(shape, np.uint8)
+    if len(polygon) >= 3:
+        cv2.fillPoly(m, [np.round(polygon).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    return (m - cv2.erode(m, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)).astype(bool)
+
+
+def border_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean distance (px) from the predicted boundary pixels to the nearest true boundary pixel."""
+    pb = boundary(pred)
+    if not pb.any():
+        return float("nan")
+    dist = cv2.distanceTransform((~boundary(gt)).astype(np.uint8), cv2.DIST_L2, 5)
+    return float(dist[pb].mean())
+
+
+def grabcut(image_rgb: np.ndarray, box: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """``cv2.grabCut`` initialised with the box, run on a crop around it (box + 10 % margin)."""
+    h, w = image_rgb.shape[:2]
+    win = CropWindow.from_box(box, margin=0.1, min_margin=8)
+    rows, cols, _, _ = win.clip(h, w)
+    crop = np.ascontiguousarray(image_rgb[rows, cols][:, :, ::-1])
+    x0, y0 = cols.start, rows.start
+    rect = (int(box[0]) - x0, int(box[1]) - y0, int(box[2] - box[0]) + 1, int(box[3] - box[1]) + 1)
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    out = np.zeros((h, w), bool)
+    try:
+        cv2.grabCut(crop, mask, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
+        return out
+    out[rows, cols] = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return out
+
+
+def evaluate_frames(
+    segmenter: Segmenter, frames: dict[str, list[Frame]], *, baselines: bool = True, seed: int = 0
+) -> dict:
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+    net_inputs, net_targets, net_classes = [], [], []
+    for source, frame_list in frames.items():
+        for frame in frame_list:
+            shape = frame.image.shape[:2]
+            for cls, gt in frame.instances:
+                pts = extreme_points(gt)
+                box = np.concatenate([pts.min(0), pts.max(0)])
+                row = {"source": source, "class": cls, "area": int(gt.sum())}
+                seg = segmenter.segment(frame.image, pts)
+                pred = fill(seg.polygon, shape)
+                row["iou"] = iou(pred, gt)
+                row["score"] = seg.score
+                row["border"] = border_error(pred, gt)
+                jittered = pts + rng.uniform(-JITTER, JITTER, pts.shape)
+                jittered = np.clip(jittered, 0, np.array(shape[::-1]) - 1)
+                if (jittered.max(0) - jittered.min(0) >= 2).all():
+                    row["iou_jitter"] = iou(fill(segmenter.polygon(frame.image, jittered), shape), gt)
+                row["iou_box"] = iou(fill(segmenter.polygon(frame.image, box=box), shape), gt)
+                if baselines:
+                    box_mask = np.zeros(shape, bool)
+                    box_mask[int(box[1]) : int(box[3]) + 1, int(box[0]) : int(box[2]) + 1] = True
+                    row["iou_boxfill"] = iou(box_mask, gt)
+                    row["iou_grabcut"] = iou(grabcut(frame.image, box), gt)
+                rows.append(row)
+                s = make_sample(frame.image, gt.astype(np.uint8) * 255, None, size=segmenter.info.input_size)
+                if s is not None:
+                    net_inputs.append(s[0])
+                    net_targets.append(s[1] > 0.5)
+                    net_classes.append(f"{source}/{cls}")
+    # The paper's metrics at network resolution, on the same instances, through the same IR.
+    probs = segmenter._net.run_many(np.stack(net_inputs), batch=16)
+    from train import val_metrics  # noqa: PLC0415  (train imports torch; only the metric helper is used)
+
+    at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)
+    return {"rows": rows, "at128": at128}
+
+
+def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
+    keys = ["iou", "iou_jitter", "iou_box", "iou_boxfill", "iou_grabcut", "border"]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["source"]].append(r)
+        groups[f"{r['source']}/{r['class']}"].append(r)
+        groups["all"].append(r)
+    out = {}
+    for name, rs in sorted(groups.items()):
+        s = {"n": len(rs)}
+        for k in keys:
+            vals = np.array([r[k] for r in rs if k in r and np.isfinite(r[k])], np.float64)
+            if len(vals):
+                s[k] = float(vals.mean() * (1 if k == "border" else 100))
+        out[name] = s
+    ious = np.array([r["iou"] for r in rows])
+    scores = np.array([r["score"] for r in rows])
+    out["all"]["score_iou_corr"] = float(np.corrcoef(scores, ious)[0, 1])
+    return out
+
+
+def markdown(summary: dict[str, dict[str, float]]) -> str:
+    cols = [("n", "objects", "{:.0f}"), ("iou", "IoU", "{:.1f}"), ("iou_jitter", "IoU ±3px", "{:.1f}"),
+            ("iou_box", "IoU box only", "{:.1f}"), ("iou_boxfill", "filled box", "{:.1f}"),
+            ("iou_grabcut", "grabCut", "{:.1f}"), ("border", "border err px", "{:.2f}")]
+    lines = ["| set | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | " + " | ".join(c[2].format(s[c[0]]) if c[0] in s else "–" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def load_val_frames(data_root: Path, sources: list[str] | None = None) -> dict[str, list[Frame]]:
+    out = {}
+    for name, readers in shared_sources(data_root).items():
+        if "val" in readers and (sources is None or name in sources):
+            out[name] = list(readers["val"]())
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=None, help="IR .xml (default: the bundled weights)")
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p.add_argument("--sources", nargs="*", default=None, help="data sets to evaluate (default: all with a val split)")
+    p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--out", type=Path, default=None, help="write the summary JSON here")
+    p.add_argument("--accuracy-mode", action="store_true", help="force float32 inference (default: as users run it)")
+    a = p.parse_args()
+    t0 = time.time()
+    frames = load_val_frames(a.data, a.sources)
+    config = {"EXECUTION_MODE_HINT": "ACCURACY"} if a.accuracy_mode else None
+    with Segmenter.from_pretrained(a.model, config=config) as seg:
+        result = evaluate_frames(seg, frames, baselines=not a.no_baselines)
+        version = seg.info.version
+    summary = summarise(result["rows"])
+    report = {"model": str(a.model or "bundled"), "version": version, "at128": result["at128"], "full_resolution": summary}
+    print(markdown(summary))
+    print("at 128x128:", json.dumps({k: round(v, 2) for k, v in result["at128"].items()}))
+    print(f"score/IoU correlation: {summary['all']['score_iou_corr']:.3f}; {time.time() - t0:.0f} s")
+    if a.out:
+        a.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
