@@ -344,3 +344,20 @@ def shared_sources(data_root: Path | str) -> dict[str, dict[str, Callable[[], It
         hs = r / "human_seg_vikram"
         out["humanseg"] = {"train": lambda: read_mask_folders(hs / "Training_Images", hs / "Ground_Truth", class_name="person")}
     return out
+
+
+def user_sources(
+    cityscapes: Path | str | None = None,
+    coco: tuple[Path | str, ...] | None = None,
+    coco_val: tuple[Path | str, ...] | None = None,
+) -> dict[str, dict[str, Callable[[], Iterator[Frame]]]]:
+    """Readers for data sets a user brings: a Cityscapes root (``train`` and ``val`` splits) and COCO instance
+    JSON files, each given as ``(annotation.json, image_dir)`` for training and for validation."""
+    out: dict[str, dict[str, Callable[[], Iterator[Frame]]]] = {}
+    if cityscapes is not None:
+        out["cityscapes"] = {s: (lambda s=s: read_cityscapes(cityscapes, s)) for s in ("train", "val")}
+    if coco is not None:
+        out["coco"] = {"train": lambda: read_coco(*coco)}
+        if coco_val is not None:
+            out["coco"]["val"] = lambda: read_coco(*coco_val)
+    return out

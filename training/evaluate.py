@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets import Frame, shared_sources
+from datasets import Frame
+from prepare import Sources, add_data_arguments, sources_from_args
 from polyseg import Segmenter
 from polyseg.crop import CropWindow
 from samples import extreme_points, make_sample
@@ -143,34 +144,44 @@ def markdown(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def load_val_frames(data_root: Path, sources: list[str] | None = None) -> dict[str, list[Frame]]:
-    out = {}
-    for name, readers in shared_sources(data_root).items():
-        if "val" in readers and (sources is None or name in sources):
-            out[name] = list(readers["val"]())
-    return out
+def load_val_frames(sources: Sources, only: list[str] | None = None) -> dict[str, list[Frame]]:
+    return {
+        name: list(readers["val"]())
+        for name, readers in sources.items()
+        if "val" in readers and (only is None or name in only)
+    }
+
+
+def run(model: Path | None, sources: Sources, only: list[str] | None = None, baselines: bool = True, config=None) -> dict:
+    """Evaluate one IR (None: the bundled one); returns the report written by ``--out``."""
+    t0 = time.time()
+    frames = load_val_frames(sources, only)
+    with Segmenter.from_pretrained(model, config=config) as seg:
+        result = evaluate_frames(seg, frames, baselines=baselines)
+        version = seg.info.version
+    summary = summarise(result["rows"])
+    return {"model": str(model or "bundled"), "version": version, "at128": result["at128"],
+            "full_resolution": summary, "seconds": time.time() - t0}
+
+
+def print_report(report: dict) -> None:
+    print(markdown(report["full_resolution"]))
+    print("at 128x128:", json.dumps({k: round(v, 2) for k, v in report["at128"].items()}))
+    print(f"score/IoU correlation: {report['full_resolution']['all']['score_iou_corr']:.3f}; {report['seconds']:.0f} s")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=None, help="IR .xml (default: the bundled weights)")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    add_data_arguments(p)
     p.add_argument("--sources", nargs="*", default=None, help="data sets to evaluate (default: all with a val split)")
     p.add_argument("--no-baselines", action="store_true")
-    p.add_argument("--out", type=Path, default=None, help="write the summary JSON here")
+    p.add_argument("--out", type=Path, default=None, help="write the report JSON here")
     p.add_argument("--accuracy-mode", action="store_true", help="force float32 inference (default: as users run it)")
     a = p.parse_args()
-    t0 = time.time()
-    frames = load_val_frames(a.data, a.sources)
     config = {"EXECUTION_MODE_HINT": "ACCURACY"} if a.accuracy_mode else None
-    with Segmenter.from_pretrained(a.model, config=config) as seg:
-        result = evaluate_frames(seg, frames, baselines=not a.no_baselines)
-        version = seg.info.version
-    summary = summarise(result["rows"])
-    report = {"model": str(a.model or "bundled"), "version": version, "at128": result["at128"], "full_resolution": summary}
-    print(markdown(summary))
-    print("at 128x128:", json.dumps({k: round(v, 2) for k, v in result["at128"].items()}))
-    print(f"score/IoU correlation: {summary['all']['score_iou_corr']:.3f}; {time.time() - t0:.0f} s")
+    report = run(a.model, sources_from_args(a), a.sources, not a.no_baselines, config)
+    print_report(report)
     if a.out:
         a.out.write_text(json.dumps(report, indent=1))
 

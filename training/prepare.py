@@ -14,16 +14,18 @@ import argparse
 import pickle
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from datasets import Frame, shared_sources
+from datasets import Frame, shared_sources, user_sources
 from polyseg.crop import CropWindow
 
 DEFAULT_CACHE = Path.home() / ".cache" / "polyseg"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONTEXT = 0.5  # margin around each box kept in the cache, as a fraction of the box side
 MAX_SIDE = 320
 
@@ -57,12 +59,14 @@ def instance_patch(frame: Frame, cls: str, mask: np.ndarray, source: str, max_si
     return Patch(img, msk, source, cls, frame.name, f"{source}/{frame.group}")
 
 
-def prepare(data_root: Path, cache_dir: Path, splits: tuple[str, ...] = ("train", "val")) -> dict[str, Path]:
+Sources = dict[str, dict[str, Callable[[], Iterator[Frame]]]]
+
+
+def prepare(sources: Sources, cache_dir: Path, splits: tuple[str, ...] = ("train", "val")) -> dict[str, Path]:
     """Write ``cache_dir/SPLIT.pkl`` for each split (a list of :class:`Patch`) and return the paths."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    sources = shared_sources(data_root)
     if not sources:
-        raise SystemExit(f"no known data set under {data_root}")
+        raise SystemExit("no data: give --data with known data sets, --cityscapes or --coco")
+    cache_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for split in splits:
         t0 = time.time()
@@ -72,12 +76,28 @@ def prepare(data_root: Path, cache_dir: Path, splits: tuple[str, ...] = ("train"
                 continue
             for frame in readers[split]():
                 patches += [instance_patch(frame, cls, m, source) for cls, m in frame.instances]
+        if not patches:
+            raise SystemExit(f"no {split} instances in the given data")
         paths[split] = cache_dir / f"{split}.pkl"
         with open(paths[split], "wb") as f:
             pickle.dump(patches, f, protocol=pickle.HIGHEST_PROTOCOL)
         counts = Counter(p.source for p in patches)
         print(f"{split}: {len(patches)} instances {dict(counts)} in {time.time() - t0:.0f} s -> {paths[split]}")
     return paths
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of the known data sets (../shared/data)")
+    p.add_argument("--no-shared", action="store_true", help="do not use the data sets under --data")
+    p.add_argument("--cityscapes", type=Path, help="a Cityscapes root (gtFine/ and leftImg8bit/)")
+    p.add_argument("--coco", nargs="+", type=Path, metavar="PATH", help="COCO train: annotations.json [image_dir]")
+    p.add_argument("--coco-val", nargs="+", type=Path, metavar="PATH", help="COCO val: annotations.json [image_dir]")
+
+
+def sources_from_args(a: argparse.Namespace) -> Sources:
+    sources = {} if a.no_shared else shared_sources(a.data)
+    sources.update(user_sources(a.cityscapes, tuple(a.coco) if a.coco else None, tuple(a.coco_val) if a.coco_val else None))
+    return sources
 
 
 def load(path: Path) -> list[Patch]:
@@ -87,10 +107,10 @@ def load(path: Path) -> list[Patch]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    add_data_arguments(p)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     a = p.parse_args()
-    prepare(a.data, a.cache)
+    prepare(sources_from_args(a), a.cache)
 
 
 if __name__ == "__main__":

@@ -177,11 +177,8 @@ def train(args: argparse.Namespace) -> dict:
     return {"best_iIoU": best, "history": history}
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "run")
-    p.add_argument("--epochs", type=int, default=40)
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--samples-per-epoch", type=int, default=8000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -190,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "run")
+    add_train_arguments(p)
     return p
 
 
