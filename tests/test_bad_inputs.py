@@ -348,20 +348,11 @@ def test_segment_many_needs_a_sequence_of_prompts(seg, prompts):
         seg.segment_many(IMAGE, prompts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="np.shape(prompt) runs outside the try block in segment_many: a ragged prompt leaks NumPy's "
-    "'setting an array element with a sequence' ValueError without the prompt's index",
-)
 def test_segment_many_names_a_ragged_prompt(seg):
     with pytest.raises((TypeError, ValueError), match=r"prompts\[1\]"):
         seg.segment_many(IMAGE, [POINTS, [(25, 32), (40,), (55, 32), (40, 47)]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch_size goes straight into int(): 'x' gives \"invalid literal for int() with base 10: 'x'\"",
-)
 def test_segment_many_rejects_a_bad_batch_size(seg):
     with pytest.raises((TypeError, ValueError), match=r"batch_size"):
         seg.segment_many(IMAGE, [POINTS, BOX], batch_size="x")
@@ -379,11 +370,6 @@ def test_a_negative_tolerance_is_rejected(seg, tolerance):
         seg.segment_many(IMAGE, [POINTS, BOX], tolerance=tolerance)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trace() compares tolerance < 0 unguarded: a string gives \"'<' not supported between instances of "
-    "'str' and 'int'\", which does not name the argument",
-)
 def test_a_non_numeric_tolerance_is_rejected(seg):
     with pytest.raises(TypeError, match=r"tolerance"):
         seg.polygon(IMAGE, POINTS, tolerance="1.4")
@@ -414,11 +400,6 @@ def test_a_corrupt_xml_is_a_value_error_naming_the_path(tmp_path):
         Segmenter.from_pretrained(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Network reads model.input(0) unguarded: a well-formed IR with no inputs leaks OpenVINO's "
-    "IndexError 'vector::_M_range_check: __n (which is 0) >= this->size() (which is 0)'",
-)
 def test_an_ir_without_inputs_is_a_value_error_naming_the_path(tmp_path):
     path = tmp_path / "model.xml"
     path.write_text('<?xml version="1.0"?>\n<net name="x" version="11"><layers/><edges/></net>\n')

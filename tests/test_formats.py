@@ -108,11 +108,6 @@ def test_an_empty_segmentation():
     assert seg.to_label_studio(30, 20)["value"]["points"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bbox is computed from the *simplified* outer polygons, so a 1-px bump that approxPolyDP drops "
-    "(tolerance 1.4) falls outside bbox although it is in mask/area; to_cvat's mask then loses it too",
-)
 def test_bbox_covers_every_mask_pixel_even_after_simplification():
     crop = np.zeros((30, 40), bool)
     crop[5:15, 10:30] = True

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .prompt import check_tolerance
+
 
 @dataclass(frozen=True)
 class Part:
@@ -90,8 +92,7 @@ def trace(
     -----
     As OpenCV traces them, hole boundaries run through the centres of the *foreground* pixels around the hole.
     """
-    if tolerance < 0 or not np.isfinite(tolerance):
-        raise ValueError(f"tolerance must be a finite number >= 0 (pixels), got {tolerance}")
+    tolerance = check_tolerance(tolerance)
     m = clean_mask(mask, min_part_fraction=min_part_fraction, min_hole_area=min_hole_area).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     shift = np.asarray(offset, np.float64)

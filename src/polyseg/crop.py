@@ -143,7 +143,8 @@ def render_points(points_in_input: np.ndarray | None, size: int = INPUT_SIZE, ra
     size : int
         Side of the square channel.
     radius : float
-        Disc radius in input pixels.
+        Disc radius in input pixels, as ``cv2.circle`` draws it at a sub-pixel centre (a disc covers between
+        pi r^2 and pi (r + 1)^2 pixels).
 
     Returns
     -------

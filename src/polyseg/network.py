@@ -113,6 +113,10 @@ class Network:
             model = core.read_model(path)
         except RuntimeError as exc:
             raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR ({exc})") from None
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(
+                f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
+            )
         self.info = _read_model_info(model)
         shape = model.input(0).get_partial_shape()
         s = self.info.input_size

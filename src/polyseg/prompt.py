@@ -177,3 +177,12 @@ def check_prompt(
         pts = check_points(extreme_points, width, height)
         return pts, np.concatenate([pts.min(axis=0), pts.max(axis=0)])
     return None, check_box(box, width, height)
+
+
+def check_tolerance(tolerance: Any) -> float:
+    """Validate a polygon simplification tolerance (pixels, finite, >= 0) and return it as a float."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating)):
+        raise TypeError(f"tolerance must be a number of pixels, got {type(tolerance).__name__} {tolerance!r}")
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0 (pixels), got {tolerance}")
+    return float(tolerance)

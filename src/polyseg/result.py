@@ -55,14 +55,13 @@ class Segmentation:
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
-        """``(x, y, width, height)`` in whole pixels of the kept parts: columns x .. x + width - 1 and rows
+        """``(x, y, width, height)`` in whole pixels of the mask: columns x .. x + width - 1 and rows
         y .. y + height - 1. All zero if empty."""
-        if not self.parts:
+        ys, xs = np.nonzero(self.mask_crop)
+        if not len(xs):
             return (0, 0, 0, 0)
-        pts = np.concatenate([p.outer for p in self.parts])
-        x0, y0 = np.floor(pts.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
-        return (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+        x0, y0 = int(xs.min()), int(ys.min())
+        return (x0 + self.offset[0], y0 + self.offset[1], int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
 
     @property
     def mask(self) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from .contours import clean_mask, trace
 from .crop import CropWindow, network_input
 from .network import ModelInfo, Network, bundled_model_path
-from .prompt import as_rgb_image, check_prompt
+from .prompt import as_rgb_image, check_prompt, check_tolerance
 from .result import Segmentation
 
 
@@ -117,6 +117,7 @@ class Segmenter:
         Segmentation
         """
         rgb = as_rgb_image(image, image_format)
+        tolerance = check_tolerance(tolerance)
         points, window = self._prepare(rgb, extreme_points, box)
         prob = self._net(network_input(rgb, window, points, self.info.point_radius))
         return self._finish(prob, window, rgb.shape[:2], tolerance)
@@ -174,14 +175,20 @@ class Segmenter:
             If any prompt is bad; the message names its index.
         """
         rgb = as_rgb_image(image, image_format)
+        tolerance = check_tolerance(tolerance)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(prompts, np.ndarray) and prompts.ndim in (2, 3):
             prompts = list(prompts)
         if not isinstance(prompts, Sequence) or isinstance(prompts, (str, bytes)):
             raise TypeError(f"prompts must be a sequence of (4, 2) points or (4,) boxes, got {type(prompts).__name__}")
         prepared = []
         for i, prompt in enumerate(prompts):
-            shape = np.shape(prompt) if not isinstance(prompt, (str, bytes)) else ()
             try:
+                try:
+                    shape = np.shape(prompt) if not isinstance(prompt, (str, bytes)) else ()
+                except ValueError:
+                    raise TypeError("expected (4, 2) extreme points or a (4,) box, got a ragged sequence") from None
                 if shape == (4, 2):
                     prepared.append(self._prepare(rgb, prompt, None))
                 elif shape == (4,):
@@ -192,7 +199,7 @@ class Segmenter:
                 raise type(exc)(f"prompts[{i}]: {exc}") from None
         radius = self.info.point_radius
         x = np.stack([network_input(rgb, w, p, radius) for p, w in prepared]) if prepared else np.zeros((0,))
-        probs = self._net.run_many(x, batch=max(1, int(batch_size)))
+        probs = self._net.run_many(x, batch=int(batch_size))
         return [self._finish(prob, w, rgb.shape[:2], tolerance) for prob, (_, w) in zip(probs, prepared)]
 
     # --- shared steps ------------------------------------------------------------------------------------------
