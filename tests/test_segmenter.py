@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from polyseg import Segmentation, Segmenter, cli
+from polyseg import CropWindow, Segmentation, Segmenter, cli
 from polyseg.crop import MARGIN, POINT_RADIUS
 
 from regenerate_golden import ACCURACY, GOLDEN, example
@@ -225,3 +225,40 @@ def test_installed_wheel_finds_its_weights(tmp_path):
     assert run.returncode == 0, run.stderr
     assert len(json.loads(run.stdout)["polygon"]) >= 3
     assert (tmp_path / "o.png").exists()
+
+
+# --- post-processing, with a stand-in network whose output is known ----------------------------------------------
+
+
+class FixedNetwork:
+    """Stands in for :class:`polyseg.network.Network`: always returns the same probability map."""
+
+    def __init__(self, prob: np.ndarray) -> None:
+        from polyseg import ModelInfo
+
+        self.info = ModelInfo(version="fixed")
+        self.prob = prob.astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        assert x.shape == (4, 128, 128) and x.dtype == np.float32
+        return self.prob
+
+    def run_many(self, x: np.ndarray, batch: int = 8) -> np.ndarray:
+        return np.stack([self.prob] * len(x))
+
+
+def test_spurious_parts_are_dropped_and_pin_holes_filled():
+    prob = np.zeros((128, 128))
+    prob[20:100, 20:100] = 0.9  # the object
+    prob[60, 60] = 0.1  # a one-pixel hole in it
+    prob[40:60, 40:44] = 0.2  # a real hole, 80 px
+    prob[5:7, 120:122] = 0.9  # a 4-px speck: under 5 % of the object
+    seg = Segmenter(FixedNetwork(prob))
+    # With the 10 % margin, this box's window is exactly the 128x128 image: input and image pixels coincide.
+    box = (32 / 3, 32 / 3, 116 + 1 / 3, 116 + 1 / 3)
+    assert CropWindow.from_box(box) == CropWindow(0, 0, 128, 128)
+    result = seg.segment(np.zeros((128, 128, 3), np.uint8), box=box)
+    assert len(result.parts) == 1
+    assert len(result.parts[0].holes) == 1
+    assert not result.mask[5:7, 120:122].any()
+    assert result.mask[60, 60] and not result.mask[50, 42]

@@ -87,6 +87,7 @@ def evaluate_frames(
                 seg = segmenter.segment(frame.image, pts)
                 pred = fill(seg.polygon, shape)
                 row["iou"] = iou(pred, gt)
+                row["iou_mask"] = iou(seg.mask, gt)
                 row["score"] = seg.score
                 row["border"] = border_error(pred, gt)
                 jittered = pts + rng.uniform(-JITTER, JITTER, pts.shape)
@@ -114,7 +115,7 @@ def evaluate_frames(
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
-    keys = ["iou", "iou_jitter", "iou_box", "iou_boxfill", "iou_grabcut", "border"]
+    keys = ["iou", "iou_mask", "iou_jitter", "iou_box", "iou_boxfill", "iou_grabcut", "border"]
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[r["source"]].append(r)
@@ -134,12 +135,16 @@ def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def markdown(summary: dict[str, dict[str, float]]) -> str:
-    cols = [("n", "objects", "{:.0f}"), ("iou", "IoU", "{:.1f}"), ("iou_jitter", "IoU ±3px", "{:.1f}"),
+def markdown(summary: dict[str, dict[str, float]], min_class_n: int = 30) -> str:
+    """A table of every data set and of the classes with at least ``min_class_n`` objects."""
+    cols = [("n", "objects", "{:.0f}"), ("iou", "IoU", "{:.1f}"), ("iou_mask", "mask IoU", "{:.1f}"),
+            ("iou_jitter", "IoU ±3px", "{:.1f}"),
             ("iou_box", "IoU box only", "{:.1f}"), ("iou_boxfill", "filled box", "{:.1f}"),
             ("iou_grabcut", "grabCut", "{:.1f}"), ("border", "border err px", "{:.2f}")]
     lines = ["| set | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, s in summary.items():
+        if "/" in name and s["n"] < min_class_n:
+            continue
         lines.append(f"| {name} | " + " | ".join(c[2].format(s[c[0]]) if c[0] in s else "–" for c in cols) + " |")
     return "\n".join(lines)
 

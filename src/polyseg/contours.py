@@ -93,7 +93,11 @@ def trace(
     As OpenCV traces them, hole boundaries run through the centres of the *foreground* pixels around the hole.
     """
     tolerance = check_tolerance(tolerance)
-    m = clean_mask(mask, min_part_fraction=min_part_fraction, min_hole_area=min_hole_area).astype(np.uint8)
+    if min_part_fraction > 0 or min_hole_area > 1:
+        mask = clean_mask(mask, min_part_fraction=min_part_fraction, min_hole_area=min_hole_area)
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
     n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     shift = np.asarray(offset, np.float64)
     parts = []

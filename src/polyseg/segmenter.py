@@ -211,11 +211,18 @@ class Segmenter:
         return points, CropWindow.from_box(bbox, size=info.input_size, margin=info.margin, min_margin=info.min_margin)
 
     def _finish(self, prob: np.ndarray, window: CropWindow, image_size: tuple[int, int], tolerance: float) -> Segmentation:
+        """Probabilities at network resolution -> the object in the image.
+
+        Spurious parts are dropped and pin holes filled on the 128x128 map (cheap), by editing the probabilities
+        before they are resized to the window, so the full-resolution mask is thresholded and traced once.
+        """
         threshold = self.info.threshold
+        hard = prob > threshold
+        kept = clean_mask(hard)
+        prob = np.where(hard & ~kept, 0.0, np.where(kept & ~hard, 1.0, prob)).astype(np.float32)
         rows, cols, wrows, wcols = window.clip(*image_size)
-        mask = clean_mask(window.uncrop(prob)[wrows, wcols] > threshold)
+        mask = window.uncrop(prob)[wrows, wcols] > threshold
         offset = (cols.start, rows.start)
         parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
-        hard = prob > threshold
-        score = float(np.minimum(prob, hard).sum() / max(np.maximum(prob, hard).sum(), 1e-6))
+        score = float(np.minimum(prob, kept).sum() / max(np.maximum(prob, kept).sum(), 1e-6))
         return Segmentation(parts, mask, offset, image_size, score)
