@@ -330,7 +330,7 @@ def shared_sources(data_root: Path | str) -> dict[str, dict[str, Callable[[], It
         coco = lambda s: read_coco(  # noqa: E731
             r / "otonom_trafficsigns" / s / "_annotations.coco.json", skip_classes=skip, group_fn=roboflow_group
         )
-        out["otonom"] = {"train": lambda: coco("train"), "val": lambda: coco("valid")}
+        out["otonom"] = {"train": lambda: coco("train"), "val": lambda: coco("valid"), "test": lambda: coco("test")}
     if (r / "coco128-seg").exists():
         yolo = lambda: read_yolo(  # noqa: E731
             r / "coco128-seg/images/train2017", r / "coco128-seg/labels/train2017", class_names=COCO_NAMES_PERSON_CAR

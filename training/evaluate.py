@@ -149,18 +149,25 @@ def markdown(summary: dict[str, dict[str, float]], min_class_n: int = 30) -> str
     return "\n".join(lines)
 
 
-def load_val_frames(sources: Sources, only: list[str] | None = None) -> dict[str, list[Frame]]:
+def load_frames(sources: Sources, only: list[str] | None = None, split: str = "val") -> dict[str, list[Frame]]:
     return {
-        name: list(readers["val"]())
+        name: list(readers[split]())
         for name, readers in sources.items()
-        if "val" in readers and (only is None or name in only)
+        if split in readers and (only is None or name in only)
     }
 
 
-def run(model: Path | None, sources: Sources, only: list[str] | None = None, baselines: bool = True, config=None) -> dict:
-    """Evaluate one IR (None: the bundled one); returns the report written by ``--out``."""
+def run(
+    model: Path | None,
+    sources: Sources,
+    only: list[str] | None = None,
+    baselines: bool = True,
+    config=None,
+    split: str = "val",
+) -> dict:
+    """Evaluate one IR (None: the bundled one) on ``split``; returns the report written by ``--out``."""
     t0 = time.time()
-    frames = load_val_frames(sources, only)
+    frames = load_frames(sources, only, split)
     with Segmenter.from_pretrained(model, config=config) as seg:
         result = evaluate_frames(seg, frames, baselines=baselines)
         version = seg.info.version
@@ -180,12 +187,13 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=None, help="IR .xml (default: the bundled weights)")
     add_data_arguments(p)
     p.add_argument("--sources", nargs="*", default=None, help="data sets to evaluate (default: all with a val split)")
+    p.add_argument("--split", default="val", help="val, or test where a data set has one (OtonomDataset)")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--out", type=Path, default=None, help="write the report JSON here")
     p.add_argument("--accuracy-mode", action="store_true", help="force float32 inference (default: as users run it)")
     a = p.parse_args()
     config = {"EXECUTION_MODE_HINT": "ACCURACY"} if a.accuracy_mode else None
-    report = run(a.model, sources_from_args(a), a.sources, not a.no_baselines, config)
+    report = run(a.model, sources_from_args(a), a.sources, not a.no_baselines, config, a.split)
     print_report(report)
     if a.out:
         a.out.write_text(json.dumps(report, indent=1))

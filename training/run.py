@@ -74,6 +74,9 @@ def main() -> None:
     report = {"fp16": evaluate.run(fp16, sources)}
     evaluate.print_report(report["fp16"])
     report["fp16"]["network_ms"] = network_ms(fp16)
+    if any("test" in readers for readers in sources.values()):  # never trained on, never used to pick an epoch
+        report["fp16_test"] = evaluate.run(fp16, sources, split="test")
+        evaluate.print_report(report["fp16_test"])
     chosen = fp16
     if not a.skip_int8:
         calib = [make_sample(q.image, q.mask, None) for q in load(a.cache / "train.pkl")[::10]]
