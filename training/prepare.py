@@ -79,8 +79,8 @@ def prepare(sources: Sources, cache_dir: Path, splits: tuple[str, ...] = ("train
         if not patches:
             raise SystemExit(f"no {split} instances in the given data")
         paths[split] = cache_dir / f"{split}.pkl"
-        with open(paths[split], "wb") as f:
-            pickle.dump(patches, f, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(paths[split], "wb") as f:  # plain dicts: loadable whichever module runs as __main__
+            pickle.dump([vars(p) for p in patches], f, protocol=pickle.HIGHEST_PROTOCOL)
         counts = Counter(p.source for p in patches)
         print(f"{split}: {len(patches)} instances {dict(counts)} in {time.time() - t0:.0f} s -> {paths[split]}")
     return paths
@@ -102,7 +102,7 @@ def sources_from_args(a: argparse.Namespace) -> Sources:
 
 def load(path: Path) -> list[Patch]:
     with open(path, "rb") as f:
-        return pickle.load(f)
+        return [Patch(**d) for d in pickle.load(f)]
 
 
 def main() -> None:

@@ -98,8 +98,17 @@ def trace(
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     shift = np.asarray(offset, np.float64)
+    # Fast path, the common case: one part. One findContours over the whole mask gives it with its holes.
+    contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return []
+    outers = [i for i in range(len(contours)) if hierarchy[0, i, 3] < 0]
+    if len(outers) == 1:
+        outer = outers[0]
+        holes = tuple(_simplify(c, tolerance) + shift for i, c in enumerate(contours) if hierarchy[0, i, 3] == outer)
+        return [Part(_simplify(contours[outer], tolerance) + shift, holes, int(np.count_nonzero(m)))]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     parts = []
     for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
         x, y, w, h, area = stats[label]

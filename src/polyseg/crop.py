@@ -118,8 +118,11 @@ class CropWindow:
         ``interpolation`` defaults to ``INTER_AREA`` when shrinking and ``INTER_LINEAR`` when enlarging.
         """
         rows, cols, wrows, wcols = self.clip(image.shape[0], image.shape[1])
-        window = np.zeros((self.height, self.width) + image.shape[2:], dtype=image.dtype)
-        window[wrows, wcols] = image[rows, cols]
+        if (rows.stop - rows.start, cols.stop - cols.start) == (self.height, self.width):
+            window = image[rows, cols]  # wholly inside the image: no copy
+        else:
+            window = np.zeros((self.height, self.width) + image.shape[2:], dtype=image.dtype)
+            window[wrows, wcols] = image[rows, cols]
         if interpolation is None:
             shrink = self.width > self.size and self.height > self.size
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
