@@ -353,11 +353,6 @@ def test_segment_many_names_a_ragged_prompt(seg):
         seg.segment_many(IMAGE, [POINTS, [(25, 32), (40,), (55, 32), (40, 47)]])
 
 
-def test_segment_many_rejects_a_bad_batch_size(seg):
-    with pytest.raises((TypeError, ValueError), match=r"batch_size"):
-        seg.segment_many(IMAGE, [POINTS, BOX], batch_size="x")
-
-
 # --- tolerance --------------------------------------------------------------------------------------------------
 
 

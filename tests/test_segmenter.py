@@ -124,7 +124,7 @@ def test_segment_many_matches_segment(segmenter, car):
     image, meta = car
     pts = np.asarray(meta["extreme_points"], float)
     prompts = [pts, (*pts.min(0), *pts.max(0)), pts + 2, pts - 3, [(100, 450), (200, 400), (300, 460), (190, 520)]]
-    many = segmenter.segment_many(image, prompts, batch_size=4)
+    many = segmenter.segment_many(image, prompts)
     assert len(many) == len(prompts)
     for prompt, result in zip(prompts, many):
         one = segmenter.segment(image, box=prompt) if np.shape(prompt) == (4,) else segmenter.segment(image, prompt)
@@ -243,8 +243,8 @@ class FixedNetwork:
         assert x.shape == (4, 128, 128) and x.dtype == np.float32
         return self.prob
 
-    def run_many(self, x: np.ndarray, batch: int = 8) -> np.ndarray:
-        return np.stack([self.prob] * len(x))
+    def run_many(self, inputs, count: int) -> np.ndarray:
+        return np.stack([self(x) for x in inputs])
 
 
 def test_spurious_parts_are_dropped_and_pin_holes_filled():

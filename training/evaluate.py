@@ -107,7 +107,7 @@ def evaluate_frames(
                     net_targets.append(s[1] > 0.5)
                     net_classes.append(f"{source}/{cls}")
     # The paper's metrics at network resolution, on the same instances, through the same IR.
-    probs = segmenter._net.run_many(np.stack(net_inputs), batch=16)
+    probs = segmenter._net.run_many(net_inputs, len(net_inputs))
     from train import val_metrics  # noqa: PLC0415  (train imports torch; only the metric helper is used)
 
     at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)

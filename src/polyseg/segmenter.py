@@ -153,17 +153,15 @@ class Segmenter:
         *,
         image_format: str = "RGB",
         tolerance: float = 1.4,
-        batch_size: int = 8,
     ) -> list[Segmentation]:
-        """Segment many objects of one image in batched inference, e.g. to pre-annotate existing boxes.
+        """Segment many objects of one image, e.g. to pre-annotate existing boxes: all prompts are checked first,
+        then the network runs on several CPU streams at once while the next inputs are built.
 
         Parameters
         ----------
         prompts : sequence
             One prompt per object: a ``(4, 2)`` array-like is four extreme points, a ``(4,)`` one is a box
             ``(x0, y0, x1, y1)``.
-        batch_size : int
-            Objects per inference call.
 
         Returns
         -------
@@ -176,8 +174,6 @@ class Segmenter:
         """
         rgb = as_rgb_image(image, image_format)
         tolerance = check_tolerance(tolerance)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(prompts, np.ndarray) and prompts.ndim in (2, 3):
             prompts = list(prompts)
         if not isinstance(prompts, Sequence) or isinstance(prompts, (str, bytes)):
@@ -198,8 +194,8 @@ class Segmenter:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"prompts[{i}]: {exc}") from None
         radius = self.info.point_radius
-        x = np.stack([network_input(rgb, w, p, radius) for p, w in prepared]) if prepared else np.zeros((0,))
-        probs = self._net.run_many(x, batch=int(batch_size))
+        inputs = (network_input(rgb, w, p, radius) for p, w in prepared)
+        probs = self._net.run_many(inputs, len(prepared))
         return [self._finish(prob, w, rgb.shape[:2], tolerance) for prob, (_, w) in zip(probs, prepared)]
 
     # --- shared steps ------------------------------------------------------------------------------------------
