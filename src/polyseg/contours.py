@@ -45,9 +45,10 @@ def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_ar
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
+    contours, _ = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if len(contours) <= 1:  # empty, or one part without holes: nothing to clean
+        return m.astype(bool)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    if n <= 1:
-        return np.zeros(m.shape, bool)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.concatenate([[False], areas >= min_part_fraction * areas.max()])
     out = keep[labels]
