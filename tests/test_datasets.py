@@ -315,7 +315,7 @@ def write_cityscapes(root: Path) -> None:
     write_rgb(root / "leftImg8bit" / "train" / "aachen" / f"{stem}_leftImg8bit.png", rgb_image())
 
     stem = "bochum_000000_000313"
-    square = lambda x0, y0, x1, y1: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]  # noqa: E731
+    square = lambda x0, y0, x1, y1: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
     write_json(
         root / "gtFine" / "train" / "bochum" / f"{stem}_gtFine_polygons.json",
         {

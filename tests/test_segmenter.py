@@ -19,7 +19,6 @@ import pytest
 
 from polyseg import CropWindow, Segmentation, Segmenter, cli
 from polyseg.crop import MARGIN, POINT_RADIUS
-
 from regenerate_golden import ACCURACY, GOLDEN, example
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,6 @@ import pytest
 from polyseg.crop import CropWindow
 from samples import Augment, extreme_points, make_sample
 
-
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 

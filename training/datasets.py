@@ -323,16 +323,16 @@ def shared_sources(data_root: Path | str) -> dict[str, dict[str, Callable[[], It
     if (r / "camvid").exists():
         out["camvid"] = {s: (lambda s=s: read_semantic(r / "camvid" / s)) for s in ("train", "val")}
     if (r / "adas_without_da").exists():
-        via = lambda s: read_via(r / "adas_without_da" / s / "via_annotations.json", skip_classes=("Pista",))  # noqa: E731
+        via = lambda s: read_via(r / "adas_without_da" / s / "via_annotations.json", skip_classes=("Pista",))
         out["adas"] = {"train": lambda: via("train"), "val": lambda: via("valid")}
     if (r / "otonom_trafficsigns").exists():
         skip = ("roadobjects", "yaya-gecidi", "kesikli-cizgi", "hemzemin-gecit")
-        coco = lambda s: read_coco(  # noqa: E731
+        coco = lambda s: read_coco(
             r / "otonom_trafficsigns" / s / "_annotations.coco.json", skip_classes=skip, group_fn=roboflow_group
         )
         out["otonom"] = {"train": lambda: coco("train"), "val": lambda: coco("valid"), "test": lambda: coco("test")}
     if (r / "coco128-seg").exists():
-        yolo = lambda: read_yolo(  # noqa: E731
+        yolo = lambda: read_yolo(
             r / "coco128-seg/images/train2017", r / "coco128-seg/labels/train2017", class_names=COCO_NAMES_PERSON_CAR
         )
         # COCO128 has no split: every 5th image is held out for validation.

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from datasets import Frame
-from prepare import Sources, add_data_arguments, sources_from_args
 from polyseg import Segmenter
 from polyseg.crop import CropWindow
+from prepare import Sources, add_data_arguments, sources_from_args
 from samples import extreme_points, make_sample
 
 JITTER = 3.0
@@ -108,7 +108,7 @@ def evaluate_frames(
                     net_classes.append(f"{source}/{cls}")
     # The paper's metrics at network resolution, on the same instances, through the same IR.
     probs = segmenter._net.run_many(net_inputs, len(net_inputs))
-    from train import val_metrics  # noqa: PLC0415  (train imports torch; only the metric helper is used)
+    from train import val_metrics
 
     at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)
     return {"rows": rows, "at128": at128}

@@ -24,8 +24,8 @@ import openvino as ov
 import evaluate
 import export
 import train
-from prepare import DEFAULT_CACHE, add_data_arguments, load, prepare, sources_from_args
 from polyseg.network import BUNDLED_MODEL
+from prepare import DEFAULT_CACHE, add_data_arguments, load, prepare, sources_from_args
 from samples import make_sample
 
 INT8_MAX_LOSS = 0.5  # IoU points the INT8 model may lose and still ship

@@ -20,7 +20,6 @@ from model import UNet
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import Augment, make_sample
 
-
 # --- losses ----------------------------------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ class CropWindow:
         size: int = INPUT_SIZE,
         margin: float = MARGIN,
         min_margin: float = MIN_MARGIN,
-    ) -> "CropWindow":
+    ) -> CropWindow:
         """Window around a box ``(x0, y0, x1, y1)`` of inclusive pixel-centre coordinates.
 
         Each side grows by ``max(margin * side, min_margin)`` pixels, ``side`` being the box's extent in pixels

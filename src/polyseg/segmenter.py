@@ -38,7 +38,7 @@ class Segmenter:
         device: str = "CPU",
         num_threads: int | None = None,
         config: dict[str, str] | None = None,
-    ) -> "Segmenter":
+    ) -> Segmenter:
         """Load the bundled weights, or an IR at ``path``.
 
         Parameters
@@ -77,7 +77,7 @@ class Segmenter:
         """Free the compiled network. Later calls raise ``RuntimeError``."""
         self._network = None
 
-    def __enter__(self) -> "Segmenter":
+    def __enter__(self) -> Segmenter:
         return self
 
     def __exit__(self, *exc: object) -> None:
