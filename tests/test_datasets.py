@@ -37,7 +37,7 @@ from datasets import (
 )
 
 H, W = 40, 60
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the repo
 
 # --- fixture helpers -------------------------------------------------------------------------------------------
 
