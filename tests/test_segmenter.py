@@ -242,8 +242,8 @@ class FixedNetwork:
         assert x.shape == (4, 128, 128) and x.dtype == np.float32
         return self.prob
 
-    def run_many(self, inputs, count: int) -> np.ndarray:
-        return np.stack([self(x) for x in inputs])
+    def run_many(self, inputs, count: int):
+        return ((i, self(x)) for i, x in enumerate(inputs))
 
 
 def test_spurious_parts_are_dropped_and_pin_holes_filled():

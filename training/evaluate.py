@@ -107,7 +107,9 @@ def evaluate_frames(
                     net_targets.append(s[1] > 0.5)
                     net_classes.append(f"{source}/{cls}")
     # The paper's metrics at network resolution, on the same instances, through the same IR.
-    probs = segmenter._net.run_many(net_inputs, len(net_inputs))
+    probs = np.empty((len(net_inputs),) + net_inputs[0].shape[1:], np.float32)
+    for i, prob in segmenter._net.run_many(net_inputs, len(net_inputs)):
+        probs[i] = prob
     from train import val_metrics
 
     at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -154,31 +154,37 @@ class Network:
         finally:
             self._requests.put(request)
 
-    def run_many(self, inputs: Iterable[np.ndarray], count: int) -> np.ndarray:
-        """Run ``count`` inputs, each ``(4, S, S)`` float32, -> ``(count, S, S)`` probabilities. Thread-safe.
+    def run_many(self, inputs: Iterable[np.ndarray], count: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Run ``count`` inputs, each ``(4, S, S)`` float32; yields ``(index, (S, S) probabilities)`` in the order
+        the results arrive. Thread-safe; consume the generator to the end.
 
         Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams) and an
-        ``AsyncInferQueue``: while the CPU streams run, the next inputs are being built, so ``inputs`` may be a
-        generator. Compiled on first use.
+        ``AsyncInferQueue``. The caller's work overlaps with the streams: ``inputs`` may be a generator that
+        builds the next input while earlier ones run, and results are handed out as soon as they are ready.
         """
         import openvino as ov
 
-        s = self.info.input_size
-        out = np.empty((count, s, s), np.float32)
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        n = 0
         with self._lock:  # one queue, used by one caller at a time
             if self._queue is None:
-                self._queue = ov.AsyncInferQueue(self._compile(1, {"PERFORMANCE_HINT": "THROUGHPUT"}))
+                compiled = self._compile(1, {"PERFORMANCE_HINT": "THROUGHPUT"})
+                # Two requests per stream, so a stream never waits while Python builds or finishes an object.
+                jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+                self._queue = ov.AsyncInferQueue(compiled, jobs)
                 self._queue.set_callback(_store_output)
-            n = 0
             for i, x in enumerate(inputs):
-                self._queue.start_async({0: x[None]}, (out, i))
+                self._queue.start_async({0: x[None]}, (done, i))
                 n += 1
+                while not done.empty():
+                    yield done.get()
             self._queue.wait_all()
+        while not done.empty():
+            yield done.get()
         if n != count:
             raise ValueError(f"run_many: expected {count} inputs, got {n}")
-        return out
 
 
-def _store_output(request, userdata: tuple[np.ndarray, int]) -> None:
-    out, i = userdata
-    out[i] = request.get_output_tensor(0).data[0, 0]
+def _store_output(request, userdata: tuple[queue.SimpleQueue, int]) -> None:
+    done, i = userdata
+    done.put((i, np.array(request.get_output_tensor(0).data[0, 0], dtype=np.float32)))

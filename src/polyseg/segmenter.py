@@ -195,8 +195,10 @@ class Segmenter:
                 raise type(exc)(f"prompts[{i}]: {exc}") from None
         radius = self.info.point_radius
         inputs = (network_input(rgb, w, p, radius) for p, w in prepared)
-        probs = self._net.run_many(inputs, len(prepared))
-        return [self._finish(prob, w, rgb.shape[:2], tolerance) for prob, (_, w) in zip(probs, prepared)]
+        results: list[Segmentation] = [None] * len(prepared)  # type: ignore[list-item]
+        for i, prob in self._net.run_many(inputs, len(prepared)):  # finish each while the others run
+            results[i] = self._finish(prob, prepared[i][1], rgb.shape[:2], tolerance)
+        return results
 
     # --- shared steps ------------------------------------------------------------------------------------------
 
