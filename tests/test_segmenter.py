@@ -261,3 +261,26 @@ def test_spurious_parts_are_dropped_and_pin_holes_filled():
     assert len(result.parts[0].holes) == 1
     assert not result.mask[5:7, 120:122].any()
     assert result.mask[60, 60] and not result.mask[50, 42]
+
+
+def test_channel_order_comes_from_the_weights(tmp_path, car):
+    """An IR whose rt_info says BGR gets the image in BGR: the same weights then see swapped colours."""
+    image, meta = car
+    xml = (ROOT / "weights" / "polyseg_unet.xml").read_text()
+    assert '<channel_order value="RGB" />' in xml
+    (tmp_path / "bgr.xml").write_text(xml.replace('<channel_order value="RGB" />', '<channel_order value="BGR" />'))
+    (tmp_path / "bgr.bin").write_bytes((ROOT / "weights" / "polyseg_unet.bin").read_bytes())
+    with Segmenter.from_pretrained(tmp_path / "bgr.xml", config=ACCURACY) as bgr_model:
+        assert bgr_model.info.channel_order == "BGR"
+        by_bgr_model = bgr_model.mask(image, meta["extreme_points"])
+    with Segmenter.from_pretrained(config=ACCURACY) as rgb_model:
+        swapped = rgb_model.mask(np.ascontiguousarray(image[:, :, ::-1]), meta["extreme_points"])
+    np.testing.assert_array_equal(by_bgr_model, swapped)
+
+
+def test_an_unknown_channel_order_is_refused(tmp_path):
+    xml = (ROOT / "weights" / "polyseg_unet.xml").read_text()
+    (tmp_path / "m.xml").write_text(xml.replace('<channel_order value="RGB" />', '<channel_order value="HSV" />'))
+    (tmp_path / "m.bin").write_bytes((ROOT / "weights" / "polyseg_unet.bin").read_bytes())
+    with pytest.raises(ValueError, match="channel_order must be 'RGB' or 'BGR', got 'HSV'"):
+        Segmenter.from_pretrained(tmp_path / "m.xml")

@@ -119,6 +119,8 @@ class Network:
                 f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
             )
         self.info = _read_model_info(model)
+        if self.info.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"{path}: model_info channel_order must be 'RGB' or 'BGR', got {self.info.channel_order!r}")
         shape = model.input(0).get_partial_shape()
         s = self.info.input_size
         if shape.rank.get_length() != 4 or str(shape[1]) != "4" or str(shape[2]) != str(s) or str(shape[3]) != str(s):

@@ -116,7 +116,7 @@ class Segmenter:
         -------
         Segmentation
         """
-        rgb = as_rgb_image(image, image_format)
+        rgb = self._model_order(as_rgb_image(image, image_format))
         tolerance = check_tolerance(tolerance)
         points, window = self._prepare(rgb, extreme_points, box)
         prob = self._net(network_input(rgb, window, points, self.info.point_radius))
@@ -172,7 +172,7 @@ class Segmenter:
         ValueError, TypeError
             If any prompt is bad; the message names its index.
         """
-        rgb = as_rgb_image(image, image_format)
+        rgb = self._model_order(as_rgb_image(image, image_format))
         tolerance = check_tolerance(tolerance)
         if isinstance(prompts, np.ndarray) and prompts.ndim in (2, 3):
             prompts = list(prompts)
@@ -201,6 +201,10 @@ class Segmenter:
         return results
 
     # --- shared steps ------------------------------------------------------------------------------------------
+
+    def _model_order(self, rgb: np.ndarray) -> np.ndarray:
+        """The image in the channel order the weights were trained on (``info.channel_order``)."""
+        return np.ascontiguousarray(rgb[:, :, ::-1]) if self.info.channel_order == "BGR" else rgb
 
     def _prepare(self, rgb: np.ndarray, extreme_points: Any, box: Any) -> tuple[np.ndarray | None, CropWindow]:
         h, w = rgb.shape[:2]
