@@ -130,15 +130,16 @@ class Network:
             props["INFERENCE_NUM_THREADS"] = int(num_threads)
         props.update(config or {})
         self._core, self._model, self._device, self._props = core, model, device, props
-        self._single = self._compile(1)
+        self._single = self._compile()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._queue = None  # AsyncInferQueue for run_many, made on first use
         self._lock = threading.Lock()
 
-    def _compile(self, batch: int, extra: dict[str, object] | None = None):
+    def _compile(self, extra: dict[str, object] | None = None):
+        """Compile the network for one ``(1, 4, S, S)`` input, with ``extra`` properties over the user's."""
         model = self._model.clone()
         s = self.info.input_size
-        model.reshape({model.input(0): [batch, 4, s, s]})
+        model.reshape({model.input(0): [1, 4, s, s]})
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
@@ -170,7 +171,7 @@ class Network:
         n = 0
         with self._lock:  # one queue, used by one caller at a time
             if self._queue is None:
-                compiled = self._compile(1, {"PERFORMANCE_HINT": "THROUGHPUT"})
+                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"})
                 # Two requests per stream, so a stream never waits while Python builds or finishes an object.
                 jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 self._queue = ov.AsyncInferQueue(compiled, jobs)
