@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from polyseg.contours import Part, clean_mask, trace
+from polyseg.contours import Part, clean_mask, simplify, trace
 
 YY, XX = np.mgrid[:100, :100]
 
@@ -103,6 +103,48 @@ def test_a_larger_tolerance_gives_fewer_vertices():
     counts = [len(trace(disc(r=40), tolerance=t)[0].outer) for t in (0.0, 0.5, 1.4, 3.0)]
     assert counts == sorted(counts, reverse=True)
     assert counts[0] > counts[-1]
+
+
+def boundary_distances(mask, polygon):
+    """Distance from every traced boundary pixel centre to the closed polygon's edges."""
+    contour = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0][0]
+    poly = polygon.astype(np.float32).reshape(-1, 1, 2)
+    return np.array([abs(cv2.pointPolygonTest(poly, (float(x), float(y)), True)) for x, y in contour.reshape(-1, 2)])
+
+
+@pytest.mark.parametrize("r", [4, 6, 9])
+def test_a_small_object_keeps_98_percent_of_its_area_where_plain_douglas_peucker_would_not(r):
+    mask = disc(r=r)
+    plain = trace(mask, tolerance=1.4, min_fidelity=0)[0].outer
+    kept = trace(mask, tolerance=1.4)[0].outer
+    assert iou(fill(plain, mask.shape), mask) < 0.98  # what the fidelity bound is for
+    assert iou(fill(kept, mask.shape), mask) >= 0.98
+    assert len(kept) > len(plain)
+
+
+@pytest.mark.parametrize("r", [4, 9, 40])
+def test_the_fidelity_bound_never_exceeds_the_tolerance(r):
+    mask = disc(r=r)
+    outer = trace(mask, tolerance=1.4)[0].outer
+    assert boundary_distances(mask, outer).max() <= 1.4
+
+
+def test_a_large_object_is_simplified_as_plain_douglas_peucker():
+    mask = disc(r=40)
+    plain = trace(mask, tolerance=1.4, min_fidelity=0)[0].outer
+    assert np.array_equal(trace(mask, tolerance=1.4)[0].outer, plain)
+    assert np.array_equal(
+        plain,
+        cv2.approxPolyDP(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0][0], 1.4, True).reshape(
+            -1, 2
+        ),
+    )
+
+
+def test_simplify_with_a_huge_tolerance_still_gives_a_faithful_polygon():
+    mask = disc(r=12)
+    outer = simplify(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0][0], 50.0)
+    assert iou(fill(outer, mask.shape), mask) >= 0.98
 
 
 # --- holes ------------------------------------------------------------------------------------------------------

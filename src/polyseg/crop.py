@@ -165,8 +165,8 @@ def render_points(points_in_input: np.ndarray | None, size: int = INPUT_SIZE, ra
         return channel
     shift = 4  # sub-pixel precision: coordinates in 1/16 px
     for x, y in np.asarray(points_in_input, dtype=np.float64).reshape(-1, 2):
-        centre = (int(round(x * (1 << shift))), int(round(y * (1 << shift))))
-        cv2.circle(channel, centre, int(round(radius * (1 << shift))), 255, thickness=-1, lineType=cv2.LINE_8, shift=shift)
+        centre = (round(x * (1 << shift)), round(y * (1 << shift)))
+        cv2.circle(channel, centre, round(radius * (1 << shift)), 255, thickness=-1, lineType=cv2.LINE_8, shift=shift)
     return channel
 
 

@@ -77,7 +77,7 @@ class Segmenter:
         """Free the compiled network. Later calls raise ``RuntimeError``."""
         self._network = None
 
-    def __enter__(self) -> Segmenter:
+    def __enter__(self) -> Segmenter:  # noqa: PYI034 (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, *exc: object) -> None:
