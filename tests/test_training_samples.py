@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from polyseg.crop import CropWindow
-from samples import Augment, extreme_points, make_sample
+from samples import Augment, extreme_points, make_sample, parse_source_weights, sampling_probabilities
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
@@ -171,3 +171,37 @@ def test_make_sample_returns_none_for_a_vanishing_object(pixels):
     mask[50, 60 : 60 + pixels] = 255
 
     assert make_sample(image, mask, None) is None
+
+
+# --- how often each data set's objects are drawn ------------------------------------------------------------------
+
+
+def test_source_weights_parse_name_equals_weight():
+    assert parse_source_weights(["otonom=0.33", "adas=2"]) == {"otonom": 0.33, "adas": 2.0}
+    assert parse_source_weights(None) == {}
+
+
+@pytest.mark.parametrize("item", ["adas", "adas=", "=2", "adas=two", "adas=-1"])
+def test_a_malformed_source_weight_is_refused_with_the_expected_form(item):
+    with pytest.raises(SystemExit, match=r"--source-weight wants NAME=WEIGHT with WEIGHT >= 0, got"):
+        parse_source_weights([item])
+
+
+def test_sampling_probabilities_scale_each_object_by_its_sources_weight():
+    p = sampling_probabilities(["camvid", "adas", "adas", "otonom"], {"adas": 2.0, "otonom": 0.5})
+    assert np.allclose(p, np.array([1.0, 2.0, 2.0, 0.5]) / 5.5)
+
+
+def test_no_weights_or_all_ones_keep_the_plain_shuffled_pass():
+    assert sampling_probabilities(["camvid", "adas"], {}) is None
+    assert sampling_probabilities(["camvid", "adas"], {"adas": 1.0}) is None
+
+
+def test_a_weight_for_a_missing_data_set_is_refused():
+    with pytest.raises(SystemExit, match=r"names \['cityscapes'\], not among the sources \['adas', 'camvid'\]"):
+        sampling_probabilities(["camvid", "adas"], {"cityscapes": 2.0})
+
+
+def test_weights_that_leave_nothing_are_refused():
+    with pytest.raises(SystemExit, match="leaves no object"):
+        sampling_probabilities(["camvid"], {"camvid": 0.0})

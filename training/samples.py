@@ -78,7 +78,9 @@ def make_sample(
         if rng.random() < aug.flip:
             image, mask = image[:, ::-1], mask[:, ::-1]
         if rng.random() < aug.rotate:
-            image, mask = _rotate(np.ascontiguousarray(image), np.ascontiguousarray(mask), rng.uniform(-1, 1) * aug.max_angle)
+            image, mask = _rotate(
+                np.ascontiguousarray(image), np.ascontiguousarray(mask), rng.uniform(-1, 1) * aug.max_angle
+            )
     binary = mask > 127
     if binary.sum() < 4:
         return None
@@ -98,3 +100,30 @@ def make_sample(
         x[:3] = _colour_jitter(x[:3].transpose(1, 2, 0), rng).transpose(2, 0, 1)
     y = (window.crop(np.ascontiguousarray(mask)) > 127).astype(np.float32)
     return x, y
+
+
+def parse_source_weights(items: list[str] | None) -> dict[str, float]:
+    """``["otonom=0.33", "adas=2"]`` -> ``{"otonom": 0.33, "adas": 2.0}``."""
+    weights = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name or weights[name] < 0:
+            raise SystemExit(f"--source-weight wants NAME=WEIGHT with WEIGHT >= 0, got {item!r}")
+    return weights
+
+
+def sampling_probabilities(sources: list[str], weights: dict[str, float]) -> np.ndarray | None:
+    """Per-object draw probabilities: each object's weight is its source's (1 if not named). None if all are 1."""
+    unknown = set(weights) - set(sources)
+    if unknown:
+        raise SystemExit(f"--source-weight names {sorted(unknown)}, not among the sources {sorted(set(sources))}")
+    if all(w == 1 for w in weights.values()):
+        return None
+    w = np.array([weights.get(s, 1.0) for s in sources])
+    if w.sum() <= 0:
+        raise SystemExit("--source-weight leaves no object to train on")
+    return w / w.sum()

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from model import UNet
 from prepare import DEFAULT_CACHE, Patch, load
-from samples import Augment, make_sample
+from samples import Augment, make_sample, parse_source_weights, sampling_probabilities
 
 # --- losses ----------------------------------------------------------------------------------------------------
 
@@ -59,7 +59,8 @@ def val_metrics(pred: np.ndarray, target: np.ndarray, classes: list[str], batch:
     over all its pixels, averaged over classes), all in percent."""
     iiou = iou_per_instance(pred, target)
     aiou = [
-        (pred[i : i + batch] & target[i : i + batch]).sum() / max((pred[i : i + batch] | target[i : i + batch]).sum(), 1)
+        (pred[i : i + batch] & target[i : i + batch]).sum()
+        / max((pred[i : i + batch] | target[i : i + batch]).sum(), 1)
         for i in range(0, len(pred), batch)
     ]
     per_class = {}
@@ -114,6 +115,7 @@ def train(args: argparse.Namespace) -> dict:
     amp = not args.no_amp
     train_patches, val_patches = load(args.cache / "train.pkl"), load(args.cache / "val.pkl")
     val_x, val_y, val_cls = build_val(val_patches)
+    draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
     val_target = val_y.numpy() > 0.5
 
     model = UNet().to(device).to(memory_format=torch.channels_last)
@@ -136,8 +138,10 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])  # per-epoch seed: a resumed run repeats the same data
         model.train()
-        order = rng.permutation(len(train_patches))
-        order = np.resize(order, steps_per_epoch * args.batch)
+        if draw is None:  # every object once per pass, in a new order each epoch
+            order = np.resize(rng.permutation(len(train_patches)), steps_per_epoch * args.batch)
+        else:
+            order = rng.choice(len(train_patches), steps_per_epoch * args.batch, p=draw)
         t0, seen, running = time.time(), 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
         for step in bar:
@@ -160,7 +164,12 @@ def train(args: argparse.Namespace) -> dict:
             sched.step()
             seen += len(samples)
             running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}", sps=f"{seen / (time.time() - t0):.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+            bar.set_postfix(
+                loss=f"{running:.3f}",
+                sps=f"{seen / (time.time() - t0):.0f}",
+                lr=f"{sched.get_last_lr()[0]:.1e}",
+                refresh=False,
+            )
         pred = predict(model, val_x, device, amp)
         metrics = val_metrics(pred, val_target, val_cls)
         metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
@@ -168,8 +177,18 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(metrics), flush=True)
         if metrics["iIoU"] > best:
             best = metrics["iIoU"]
-            torch.save({"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)}, out_dir / "best.pt")
-        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch, "best": best, "history": history}
+            torch.save(
+                {"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
+                out_dir / "best.pt",
+            )
+        ck = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "history": history,
+        }
         torch.save(ck, out_dir / "last.tmp")
         (out_dir / "last.tmp").replace(last)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -186,6 +205,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--source-weight",
+        action="append",
+        metavar="NAME=W",
+        help="draw objects of data set NAME W times as often (default 1 each; repeatable), e.g. otonom=0.33",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
