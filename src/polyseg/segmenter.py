@@ -110,7 +110,9 @@ class Segmenter:
         image_format : {"RGB", "BGR"}
             Channel order of ``image``.
         tolerance : float
-            Polygon simplification tolerance in pixels (0 keeps every boundary pixel).
+            Polygon simplification tolerance in pixels (0 keeps every boundary pixel): no traced boundary pixel
+            is further than this from the polygon, and each boundary is simplified no further than keeps 98 % IoU
+            with its traced pixels (see :func:`polyseg.contours.simplify`).
 
         Returns
         -------
