@@ -29,6 +29,10 @@ from prepare import DEFAULT_CACHE, add_data_arguments, load, prepare, sources_fr
 from samples import make_sample
 
 INT8_MAX_LOSS = 0.5  # IoU points the INT8 model may lose and still ship
+# How often the objects of each ../shared/data set are drawn when --source-weight is not given: OtonomDataset, a
+# Roboflow export with three augmented copies of each photo, about once per photo; AdasWithoutDA, the smaller of
+# the two road-scene sets the model is meant for, twice. Sets not in use are left out.
+SHARED_SOURCE_WEIGHTS = {"otonom": 0.33, "adas": 2.0}
 
 
 def network_ms(xml: Path, runs: int = 200) -> float:
@@ -51,13 +55,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_arguments(p)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--version", default="1.0")
+    p.add_argument("--version", default="1.1")
     p.add_argument("--weights", type=Path, default=export.WEIGHTS_DIR)
     p.add_argument("--skip-int8", action="store_true")
     train.add_train_arguments(p)
     a = p.parse_args()
     a.out, a.resume = a.cache / "run", True
     sources = sources_from_args(a)
+    if a.source_weight is None:
+        a.source_weight = [f"{name}={w}" for name, w in SHARED_SOURCE_WEIGHTS.items() if name in sources]
 
     # 1. prepare
     if not (a.cache / "train.pkl").exists() or not (a.cache / "val.pkl").exists():
