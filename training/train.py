@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import UNet
@@ -124,6 +125,11 @@ def train(args: argparse.Namespace) -> dict:
     total = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     loss_fn = LOSSES[args.loss]
+    # Optional exponential moving average of the weights (BatchNorm statistics included): validated, kept and
+    # exported instead of the raw weights.
+    ema = None
+    if args.ema > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
     start_epoch, best, history = 0, -1.0, []
     last = out_dir / "last.pt"
     if args.resume and last.exists():
@@ -131,6 +137,8 @@ def train(args: argparse.Namespace) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         start_epoch, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
         print(f"resumed after epoch {ck['epoch']} (best val iIoU {best:.2f})")
 
@@ -162,6 +170,8 @@ def train(args: argparse.Namespace) -> dict:
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             seen += len(samples)
             running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
             bar.set_postfix(
@@ -170,7 +180,8 @@ def train(args: argparse.Namespace) -> dict:
                 lr=f"{sched.get_last_lr()[0]:.1e}",
                 refresh=False,
             )
-        pred = predict(model, val_x, device, amp)
+        kept = model if ema is None else ema.module
+        pred = predict(kept, val_x, device, amp)
         metrics = val_metrics(pred, val_target, val_cls)
         metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
         history.append(metrics)
@@ -178,7 +189,7 @@ def train(args: argparse.Namespace) -> dict:
         if metrics["iIoU"] > best:
             best = metrics["iIoU"]
             torch.save(
-                {"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
+                {"model": kept.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
                 out_dir / "best.pt",
             )
         ck = {
@@ -188,6 +199,7 @@ def train(args: argparse.Namespace) -> dict:
             "epoch": epoch,
             "best": best,
             "history": history,
+            "ema": None if ema is None else ema.state_dict(),
         }
         torch.save(ck, out_dir / "last.tmp")
         (out_dir / "last.tmp").replace(last)
@@ -205,6 +217,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--ema", type=float, default=0.0, help="keep an EMA of the weights with this decay (0: off)")
     p.add_argument(
         "--source-weight",
         action="append",

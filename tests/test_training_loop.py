@@ -1,0 +1,81 @@
+"""The training loop on a tiny synthetic cache: checkpoints, ``--resume``, source weights and the weight EMA.
+
+Needs PyTorch (the ``train`` extra); skipped where it is not installed, as in the default test run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+train = pytest.importorskip("train")
+
+from prepare import Patch  # noqa: E402
+
+
+def ellipse_patch(rng: np.random.Generator, source: str) -> Patch:
+    """A 64x64 patch with a bright ellipse on a noisy background."""
+    yy, xx = np.mgrid[:64, :64]
+    a, b = rng.uniform(10, 24, 2)
+    mask = (((xx - 32) / a) ** 2 + ((yy - 32) / b) ** 2 <= 1).astype(np.uint8) * 255
+    image = rng.integers(0, 90, (64, 64, 3), dtype=np.uint8)
+    image[mask > 0] += 120
+    return Patch(image, mask, source, "blob", "frame", f"{source}/0")
+
+
+@pytest.fixture
+def cache(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 24), ("val", 8)):
+        patches = [ellipse_patch(rng, "a" if i % 2 else "b") for i in range(n)]
+        (tmp_path / f"{name}.pkl").write_bytes(pickle.dumps([dataclasses.asdict(p) for p in patches]))
+    return tmp_path
+
+
+def args_for(cache, out, *extra):
+    return train.parser().parse_args(
+        [
+            "--cache",
+            str(cache),
+            "--out",
+            str(out),
+            "--samples-per-epoch",
+            "16",
+            "--batch",
+            "8",
+            "--threads",
+            "1",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("extra", [[], ["--ema", "0.9", "--source-weight", "a=2"]], ids=["plain", "ema+weights"])
+def test_a_resumed_run_continues_where_it_stopped(cache, tmp_path, extra):
+    out = tmp_path / "run"
+    train.train(args_for(cache, out, "--epochs", "1", *extra))
+    assert (out / "last.pt").exists() and (out / "best.pt").exists()
+    first = torch.load(out / "last.pt", weights_only=False)
+    assert first["epoch"] == 0 and len(first["history"]) == 1
+    assert (first["ema"] is not None) == ("--ema" in extra)
+
+    result = train.train(args_for(cache, out, "--epochs", "2", "--resume", *extra))
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]  # epoch 1 was not trained again
+    assert history[0] == first["history"][0]
+    assert result["best_iIoU"] == max(h["iIoU"] for h in history)
+
+
+def test_best_checkpoint_holds_weights_the_unet_loads(cache, tmp_path):
+    from model import UNet
+
+    out = tmp_path / "run"
+    train.train(args_for(cache, out, "--epochs", "1", "--ema", "0.9"))
+    best = torch.load(out / "best.pt", weights_only=False)
+    UNet().load_state_dict(best["model"])  # the EMA's weights, without AveragedModel's wrapper keys
+    assert best["args"]["ema"] == 0.9
