@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 train = pytest.importorskip("train")
 
-from prepare import Patch  # noqa: E402
+from prepare import Patch
 
 
 def ellipse_patch(rng: np.random.Generator, source: str) -> Patch:
