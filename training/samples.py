@@ -108,11 +108,12 @@ def parse_source_weights(items: list[str] | None) -> dict[str, float]:
     for item in items or []:
         name, sep, value = item.partition("=")
         try:
-            weights[name] = float(value)
+            weight = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name or weights[name] < 0:
+            weight = float("nan")
+        if not sep or not name or not weight >= 0:  # NaN fails too
             raise SystemExit(f"--source-weight wants NAME=WEIGHT with WEIGHT >= 0, got {item!r}")
+        weights[name] = weight
     return weights
 
 

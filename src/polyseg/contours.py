@@ -79,10 +79,11 @@ def simplify(contour: np.ndarray, tolerance: float, min_fidelity: float = MIN_FI
     (M, 2) float64
         Vertices, (x, y) pixel centres, a subset of the contour's points.
     """
-    simplified = contour
+    if tolerance <= 0 or len(contour) <= 3:
+        return contour.reshape(-1, 2).astype(np.float64)
+    filled = _Filled(contour) if min_fidelity > 0 else None
     epsilon = tolerance
-    filled = _Filled(contour) if min_fidelity > 0 and tolerance > 0 and len(contour) > 3 else None
-    while epsilon > 0 and len(contour) > 3:
+    while True:
         simplified = cv2.approxPolyDP(contour, epsilon, closed=True)
         if filled is None or filled.iou(simplified) >= min_fidelity:
             break
@@ -114,6 +115,22 @@ def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_ar
         small[bg[0, 0]] = False
         out |= small[bg][1:-1, 1:-1]
     return out
+
+
+def _part(
+    contours: tuple[np.ndarray, ...],
+    hierarchy: np.ndarray,
+    outer: int,
+    origin: np.ndarray,
+    area: int,
+    tolerance: float,
+    min_fidelity: float,
+) -> Part:
+    """The ``RETR_CCOMP`` contour ``outer`` with its holes (its children), simplified and shifted by ``origin``."""
+    holes = tuple(
+        simplify(c, tolerance, min_fidelity) + origin for i, c in enumerate(contours) if hierarchy[0, i, 3] == outer
+    )
+    return Part(simplify(contours[outer], tolerance, min_fidelity) + origin, holes, area)
 
 
 def trace(
@@ -163,11 +180,7 @@ def trace(
         return []
     outers = [i for i in range(len(contours)) if hierarchy[0, i, 3] < 0]
     if len(outers) == 1:
-        outer = outers[0]
-        holes = tuple(
-            simplify(c, tolerance, min_fidelity) + shift for i, c in enumerate(contours) if hierarchy[0, i, 3] == outer
-        )
-        return [Part(simplify(contours[outer], tolerance, min_fidelity) + shift, holes, int(np.count_nonzero(m)))]
+        return [_part(contours, hierarchy, outers[0], shift, int(np.count_nonzero(m)), tolerance, min_fidelity)]
     _n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     parts = []
     for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
@@ -177,8 +190,5 @@ def trace(
         origin = shift + (x - 1, y - 1)
         # With RETR_CCOMP, top-level contours (parent -1) are outer boundaries, their children are holes.
         outer = next(i for i in range(len(contours)) if hierarchy[0, i, 3] < 0)
-        holes = tuple(
-            simplify(c, tolerance, min_fidelity) + origin for i, c in enumerate(contours) if hierarchy[0, i, 3] == outer
-        )
-        parts.append(Part(simplify(contours[outer], tolerance, min_fidelity) + origin, holes, int(area)))
+        parts.append(_part(contours, hierarchy, outer, origin, int(area), tolerance, min_fidelity))
     return parts
