@@ -301,7 +301,7 @@ def test_read_coco_takes_images_from_image_dir_and_checks_their_size(tmp_path):
 
 
 def write_cityscapes(root: Path) -> None:
-    """``aachen``: one frame with an instance-id PNG; ``bochum``: one frame with only a polygon JSON."""
+    """``bremen``: one frame with an instance-id PNG; ``jena``: one frame with only a polygon JSON."""
     ids = np.zeros((H, W), np.uint16)
     ids[34:40, 15:60] = 7  # road: not one of the 9 classes
     ids[2:16, 2:20] = 26001  # car, 252 px
@@ -310,14 +310,14 @@ def write_cityscapes(root: Path) -> None:
     ids[20:38, 2:13] = 24001  # person, 198 px
     ids[20:32, 20:34] = 20  # traffic sign without instance id, 168 px
     ids[20:23, 45:48] = 20  # a 9-px speck of traffic sign: below min_area
-    stem = "aachen_000000_000019"
-    write_gray(root / "gtFine" / "train" / "aachen" / f"{stem}_gtFine_instanceIds.png", ids)
-    write_rgb(root / "leftImg8bit" / "train" / "aachen" / f"{stem}_leftImg8bit.png", rgb_image())
+    stem = "bremen_000000_000019"
+    write_gray(root / "gtFine" / "train" / "bremen" / f"{stem}_gtFine_instanceIds.png", ids)
+    write_rgb(root / "leftImg8bit" / "train" / "bremen" / f"{stem}_leftImg8bit.png", rgb_image())
 
-    stem = "bochum_000000_000313"
+    stem = "jena_000000_000313"
     square = lambda x0, y0, x1, y1: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
     write_json(
-        root / "gtFine" / "train" / "bochum" / f"{stem}_gtFine_polygons.json",
+        root / "gtFine" / "train" / "jena" / f"{stem}_gtFine_polygons.json",
         {
             "imgHeight": H,
             "imgWidth": W,
@@ -330,7 +330,7 @@ def write_cityscapes(root: Path) -> None:
             ],
         },
     )
-    write_rgb(root / "leftImg8bit" / "train" / "bochum" / f"{stem}_leftImg8bit.png", rgb_image())
+    write_rgb(root / "leftImg8bit" / "train" / "jena" / f"{stem}_leftImg8bit.png", rgb_image())
 
 
 def test_read_cityscapes_instance_ids(tmp_path):
@@ -338,7 +338,7 @@ def test_read_cityscapes_instance_ids(tmp_path):
 
     frame = next(read_cityscapes(tmp_path))
 
-    assert (frame.name, frame.group) == ("aachen_000000_000019", "aachen")
+    assert (frame.name, frame.group) == ("bremen_000000_000019", "bremen")
     assert_rgb_image(frame, rgb_image())
     assert sorted(instance_names(frame)) == ["car", "car", "person", "traffic sign"]
     masks = {(name, int(m.sum())): m for name, m in frame.instances}
@@ -353,9 +353,9 @@ def test_read_cityscapes_polygon_json_uses_pixel_centre_coordinates(tmp_path):
 
     frames = list(read_cityscapes(tmp_path))
 
-    assert [f.group for f in frames] == ["aachen", "bochum"]
+    assert [f.group for f in frames] == ["bremen", "jena"]
     frame = frames[1]
-    assert frame.name == "bochum_000000_000313"
+    assert frame.name == "jena_000000_000313"
     assert_rgb_image(frame, rgb_image())
     assert instance_names(frame) == ["car", "person"]  # "persongroup" -> "person"; road, deleted, tiny dropped
     np.testing.assert_array_equal(frame.instances[0][1], box_mask(5, 25, 10, 30))
@@ -364,7 +364,7 @@ def test_read_cityscapes_polygon_json_uses_pixel_centre_coordinates(tmp_path):
 
 def test_read_cityscapes_reads_only_the_requested_split(tmp_path):
     write_cityscapes(tmp_path)
-    (tmp_path / "gtFine" / "val" / "aachen").mkdir(parents=True)
+    (tmp_path / "gtFine" / "val" / "bremen").mkdir(parents=True)
 
     assert list(read_cityscapes(tmp_path, split="val")) == []
     assert len(list(read_cityscapes(tmp_path, split="train"))) == 2

@@ -13,6 +13,14 @@ Formats
 ``masks``      an image folder + a folder of binary masks with the same stems; instances are components.
 ``via``        VGG Image Annotator 1.x JSON with polygon regions.
 ``yolo``       YOLO segmentation text files (``class x1 y1 x2 y2 ...``, normalised) + an image folder.
+``layered``    YOLOv8-seg polygons in *depth order* (later lines occlude earlier ones), class names from
+               ``data.yaml``: the Roboflow export of Cityscapes, rasterised at the original 2048x1024.
+
+Reserved data
+-------------
+Frames reserved for evaluation are refused here, before any of their files is opened: Cityscapes frames of the
+cities in :data:`RESERVED_CITIES` (by the city prefix of the frame name, whichever folder they sit in), any path
+containing ``val2017`` (COCO val2017, see :func:`check_not_reserved`) and a CamVid folder named ``test``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,21 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+#: Cityscapes cities reserved for evaluation: never read for training or tuning.
+RESERVED_CITIES = frozenset({"aachen", "bochum"})
+
+
+def cityscapes_city(name: str) -> str:
+    """The city of a Cityscapes frame name: ``bremen_000001_000019_leftImg8bit...`` -> ``bremen``."""
+    return Path(name).name.split("_")[0].lower()
+
+
+def check_not_reserved(path: Path | str, marker: str) -> None:
+    """Raise ``ValueError`` if a component of ``path`` contains ``marker`` (``"val2017"``: COCO's validation
+    images and annotations are reserved for evaluation)."""
+    if any(marker in part.lower() for part in Path(path).parts):
+        raise ValueError(f"{path}: {marker} data is reserved for evaluation and is never read here")
 
 
 @dataclass
@@ -101,6 +124,8 @@ def read_semantic(
     (the name up to the first ``_``).
     """
     root = Path(root)
+    if root.name.lower() == "test":
+        raise ValueError(f"{root}: CamVid's test split is reserved for evaluation and is never read here")
     classes = CAMVID_CLASSES if classes is None else classes
     images = _images_by_stem(root / "images")
     for label_path in sorted((root / "labels").glob("*.png")):
@@ -134,16 +159,27 @@ def read_coco(
     keep_classes: tuple[str, ...] | None = None,
     min_area: int = 100,
     group_fn: Callable[[str], str] | None = None,
+    seen_ids: set[int] | None = None,
 ) -> Iterator[Frame]:
-    """COCO instance JSON. ``image_dir`` defaults to the JSON's folder. Crowd annotations are skipped."""
+    """COCO instance JSON. ``image_dir`` defaults to the JSON's folder. Crowd annotations are skipped.
+
+    ``seen_ids``, shared by several calls, de-duplicates images by COCO image id across files (each image is read
+    once, from the first file that names it); ids read here are added to it.
+    """
     annotation_file = Path(annotation_file)
     image_dir = annotation_file.parent if image_dir is None else Path(image_dir)
+    check_not_reserved(annotation_file, "val2017")
+    check_not_reserved(image_dir, "val2017")
     data = json.loads(annotation_file.read_text())
     names = {c["id"]: c["name"] for c in data["categories"]}
     by_image: dict[int, list[dict]] = {}
     for ann in data["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann)
     for info in data["images"]:
+        if seen_ids is not None:
+            if info["id"] in seen_ids:
+                continue
+            seen_ids.add(info["id"])
         anns = by_image.get(info["id"], [])
         h, w = info["height"], info["width"]
         instances = []
@@ -194,6 +230,8 @@ def read_cityscapes(root: Path | str, split: str = "train", min_area: int = 150)
     root = Path(root)
     name_to_id = {v: k for k, v in CITYSCAPES_CLASSES.items()}
     for city_dir in sorted((root / "gtFine" / split).iterdir()):
+        if city_dir.name.lower() in RESERVED_CITIES:
+            continue
         stems = sorted({p.name.split("_gtFine_")[0] for p in city_dir.glob("*_gtFine_*")})
         for stem in stems:
             image = read_rgb(root / "leftImg8bit" / split / city_dir.name / f"{stem}_leftImg8bit.png")
@@ -225,22 +263,36 @@ def read_cityscapes(root: Path | str, split: str = "train", min_area: int = 150)
 
 
 def read_mask_folders(
-    image_dir: Path | str, mask_dir: Path | str, *, class_name: str = "object", min_area: int = 400
+    image_dir: Path | str,
+    mask_dir: Path | str,
+    *,
+    class_name: str = "object",
+    min_area: int = 400,
+    mask_suffix: str = "",
+    instance_ids: bool = False,
 ) -> Iterator[Frame]:
-    """An image folder and a mask folder with the same stems; non-zero mask pixels are foreground.
+    """An image folder and a mask folder with the same stems (the mask's stem may end in ``mask_suffix``, e.g.
+    PennFudan's ``FudanPed00001_mask.png``).
 
-    Masks smaller than their image (same aspect ratio) are resized to it with nearest-neighbour; each
-    8-connected component of at least ``min_area`` pixels is one instance.
+    Binary masks (default): non-zero pixels are foreground and each 8-connected component of at least
+    ``min_area`` pixels is one instance. With ``instance_ids`` each non-zero value is one instance (PennFudan:
+    0 background, 1..n the pedestrians), so touching objects stay apart. Masks smaller than their image (same
+    aspect ratio) are resized to it with nearest-neighbour.
     """
-    masks = _images_by_stem(Path(mask_dir))
+    masks = {stem.removesuffix(mask_suffix): p for stem, p in _images_by_stem(Path(mask_dir)).items()}
     for stem, image_path in _images_by_stem(Path(image_dir)).items():
         if stem not in masks:
             continue
         image = read_rgb(image_path)
-        mask = cv2.imread(str(masks[stem]), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(masks[stem]), cv2.IMREAD_UNCHANGED if instance_ids else cv2.IMREAD_GRAYSCALE)
+        if mask.ndim == 3:
+            mask = mask[:, :, 0]
         if mask.shape != image.shape[:2]:
             mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
-        parts = components(mask > 127, min_area)
+        if instance_ids:
+            parts = [m for m in (mask == v for v in np.unique(mask) if v != 0) if m.sum() >= min_area]
+        else:
+            parts = components(mask > 127, min_area)
         if parts:
             yield Frame(stem, image, [(class_name, m) for m in parts], stem)
 
@@ -308,6 +360,118 @@ def read_yolo(
             yield Frame(label_path.stem, image, instances, label_path.stem)
 
 
+# --- YOLOv8-seg in depth order (the Roboflow export of Cityscapes) ------------------------------------------
+
+#: The paper's 9 Cityscapes classes, by their names in the export's ``data.yaml``.
+CITYSCAPES_NAMES = tuple(CITYSCAPES_CLASSES.values())
+#: Cityscapes' own frame size (width, height).
+CITYSCAPES_SIZE = (2048, 1024)
+
+
+def yolo_class_names(data_yaml: Path | str) -> list[str]:
+    """Class names of a YOLO export, by index, from its ``data.yaml`` (``names:`` as a list or an index map)."""
+    import yaml  # training-only dependency
+
+    names = yaml.safe_load(Path(data_yaml).read_text())["names"]
+    return [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+
+
+def paint_layers(polygons: list[np.ndarray], width: int, height: int) -> np.ndarray:
+    """Paint polygons in order, later over earlier, as cityscapesScripts draws its instance images.
+
+    Vertices are *pixel-centre* coordinates (Cityscapes: a vertex at integer ``x`` is pixel ``x``); a pixel is
+    painted when its centre lies inside or on the polygon's outline (``cv2.fillPoly`` with 1/16 px vertex
+    precision). Returns an ``(height, width)`` int32 map: 0 where nothing was painted, else 1 + the index of the
+    polygon visible there.
+    """
+    shift = 4
+    canvas = np.zeros((height, width), np.int32)
+    for i, poly in enumerate(polygons):
+        pts = np.round(np.asarray(poly, np.float64).reshape(-1, 2) * (1 << shift)).astype(np.int32)
+        if len(pts) >= 3:
+            cv2.fillPoly(canvas, [pts], i + 1, lineType=cv2.LINE_8, shift=shift)
+    return canvas
+
+
+def read_layered(
+    image_dir: Path | str,
+    label_dir: Path | str,
+    class_names: list[str],
+    *,
+    keep: tuple[str, ...] = CITYSCAPES_NAMES,
+    size: tuple[int, int] | None = CITYSCAPES_SIZE,
+    min_area: int = 150,
+    frame_filter: Callable[[str], bool] | None = None,
+    group_fn: Callable[[str], str] = cityscapes_city,
+) -> Iterator[Frame]:
+    """YOLOv8-seg labels whose lines are polygons in *depth order*: an object's visible region is its polygon
+    minus every polygon after it in the file. That is how the Roboflow export of Cityscapes stores each frame's
+    ``gtFine`` polygons (crowd classes such as ``cargroup`` and stuff classes included, as occluders).
+
+    Parameters
+    ----------
+    image_dir, label_dir : folders of ``NAME.jpg`` and ``NAME.txt`` (``class x1 y1 x2 y2 ...``, normalised).
+    class_names : names by class index (see :func:`yolo_class_names`).
+    keep : classes that become instances; all other polygons only occlude.
+    size : (width, height) at which the frame is rebuilt: the image is resized to it (bicubic) and the polygons
+        are rasterised at it, so masks are exact at the original resolution even where the stored image is
+        smaller (the export is 640x640, stretched from Cityscapes' 2048x1024). None: the stored image's size.
+    min_area : instances with fewer visible pixels (at ``size``) are dropped.
+    frame_filter : called with the frame name before anything of it is read; frames it rejects are skipped.
+        Frames of :data:`RESERVED_CITIES` are always skipped.
+    group_fn : the frame's group (default: its Cityscapes city, so that splits are made by city).
+
+    Normalised vertices are scaled by the frame size and taken as pixel-centre coordinates (the export keeps
+    Cityscapes' integer vertices: ``x_norm * 2048`` is a whole number).
+    """
+    images = _images_by_stem(Path(image_dir))
+    keep_ids = {i for i, n in enumerate(class_names) if n in keep}
+    for label_path in sorted(Path(label_dir).glob("*.txt")):
+        name = label_path.stem
+        if name not in images or cityscapes_city(name) in RESERVED_CITIES:
+            continue
+        if frame_filter is not None and not frame_filter(name):
+            continue
+        lines = [line.split() for line in label_path.read_text().splitlines()]
+        lines = [v for v in lines if len(v) >= 7]
+        if not any(int(v[0]) in keep_ids for v in lines):
+            continue
+        image = read_rgb(images[name])
+        width, height = size if size is not None else (image.shape[1], image.shape[0])
+        if (width, height) != (image.shape[1], image.shape[0]):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+        polys = [np.asarray(v[1:], np.float64).reshape(-1, 2) * (width, height) for v in lines]
+        canvas = paint_layers(polys, width, height)
+        instances = []
+        for i, v in enumerate(lines):
+            if int(v[0]) not in keep_ids:
+                continue
+            mask = canvas == i + 1
+            if mask.sum() >= min_area:
+                instances.append((class_names[int(v[0])], mask))
+        if instances:
+            yield Frame(name, image, instances, group_fn(name))
+
+
+def cityscapes_yolo_sources(
+    root: Path | str, val_cities: tuple[str, ...] = ("tubingen", "ulm")
+) -> dict[str, Callable[[], Iterator[Frame]]]:
+    """Train / val readers for the Roboflow YOLOv8-seg export of Cityscapes (``root/data.yaml``,
+    ``root/{train,valid,test}/{images,labels}``). Its folders are a random split of frames, so they are pooled
+    and split again *by city*: ``val_cities`` for validation, every other city but the reserved ones for training.
+    """
+    root = Path(root)
+    names = yolo_class_names(root / "data.yaml")
+    folders = [root / d for d in ("train", "valid", "test") if (root / d / "labels").exists()]
+
+    def read(want_val: bool) -> Iterator[Frame]:
+        in_split = lambda name: (cityscapes_city(name) in val_cities) == want_val
+        for d in folders:
+            yield from read_layered(d / "images", d / "labels", names, frame_filter=in_split)
+
+    return {"train": lambda: read(False), "val": lambda: read(True)}
+
+
 # --- the data sets in ../shared/data ---------------------------------------------------------------------------
 
 COCO_NAMES_PERSON_CAR = {0: "person", 1: "bicycle", 2: "car", 3: "motorcycle", 5: "bus", 7: "truck", 9: "traffic light", 11: "stop sign"}
@@ -348,16 +512,48 @@ def shared_sources(data_root: Path | str) -> dict[str, dict[str, Callable[[], It
 
 def user_sources(
     cityscapes: Path | str | None = None,
-    coco: tuple[Path | str, ...] | None = None,
+    coco: list[tuple[Path | str, ...]] | tuple[Path | str, ...] | None = None,
     coco_val: tuple[Path | str, ...] | None = None,
+    *,
+    cityscapes_yolo: Path | str | None = None,
+    pennfudan: Path | str | None = None,
 ) -> dict[str, dict[str, Callable[[], Iterator[Frame]]]]:
-    """Readers for data sets a user brings: a Cityscapes root (``train`` and ``val`` splits) and COCO instance
-    JSON files, each given as ``(annotation.json, image_dir)`` for training and for validation."""
+    """Readers for data sets a user brings.
+
+    Parameters
+    ----------
+    cityscapes : a Cityscapes root (``gtFine/`` and ``leftImg8bit/``; ``train`` and ``val`` splits).
+    coco : one or more ``(annotation.json, image_dir)`` COCO instance files for training; images named by several
+        files are read once (de-duplicated by image id).
+    coco_val : ``(annotation.json, image_dir)`` for validation.
+    cityscapes_yolo : the Roboflow YOLOv8-seg export of Cityscapes (the folder with ``data.yaml``), split by city
+        (:func:`cityscapes_yolo_sources`).
+    pennfudan : the ``PennFudanPed`` folder (``PNGImages/``, ``PedMasks/`` with instance ids); every 5th image is
+        held out for validation.
+    """
     out: dict[str, dict[str, Callable[[], Iterator[Frame]]]] = {}
     if cityscapes is not None:
         out["cityscapes"] = {s: (lambda s=s: read_cityscapes(cityscapes, s)) for s in ("train", "val")}
-    if coco is not None:
-        out["coco"] = {"train": lambda: read_coco(*coco)}
+    if cityscapes_yolo is not None:
+        out["cityscapes_rf"] = cityscapes_yolo_sources(cityscapes_yolo)
+    if pennfudan is not None:
+        pf = Path(pennfudan)
+        people = lambda: read_mask_folders(
+            pf / "PNGImages", pf / "PedMasks", class_name="person", mask_suffix="_mask", instance_ids=True, min_area=150
+        )
+        out["pennfudan"] = {
+            "train": lambda: (f for i, f in enumerate(people()) if i % 5 != 4),
+            "val": lambda: (f for i, f in enumerate(people()) if i % 5 == 4),
+        }
+    if coco:
+        files = [tuple(coco)] if isinstance(coco[0], (str, Path)) else [tuple(c) for c in coco]
+
+        def coco_train() -> Iterator[Frame]:
+            seen: set[int] = set()
+            for f in files:
+                yield from read_coco(*f, seen_ids=seen)
+
+        out["coco"] = {"train": coco_train}
         if coco_val is not None:
             out["coco"]["val"] = lambda: read_coco(*coco_val)
     return out

@@ -13,6 +13,7 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -72,7 +73,7 @@ def grabcut(image_rgb: np.ndarray, box: np.ndarray, iterations: int = 5) -> np.n
 
 
 def evaluate_frames(
-    segmenter: Segmenter, frames: dict[str, list[Frame]], *, baselines: bool = True, seed: int = 0
+    segmenter: Segmenter, frames: dict[str, Iterable[Frame]], *, baselines: bool = True, seed: int = 0
 ) -> dict:
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
@@ -103,17 +104,25 @@ def evaluate_frames(
                 rows.append(row)
                 s = make_sample(frame.image, gt.astype(np.uint8) * 255, None, size=segmenter.info.input_size)
                 if s is not None:
-                    net_inputs.append(s[0])
+                    net_inputs.append(s[0].astype(np.float16))  # exact: values are whole numbers 0-255
                     net_targets.append(s[1] > 0.5)
                     net_classes.append(f"{source}/{cls}")
     # The paper's metrics at network resolution, on the same instances, through the same IR.
     probs = np.empty((len(net_inputs),) + net_inputs[0].shape[1:], np.float32)
-    for i, prob in segmenter._net.run_many(net_inputs, len(net_inputs)):
+    for i, prob in segmenter._net.run_many((x.astype(np.float32) for x in net_inputs), len(net_inputs)):
         probs[i] = prob
     from train import val_metrics
 
     at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)
     return {"rows": rows, "at128": at128}
+
+
+#: Object sizes reported separately (px, at the frame's resolution: Cityscapes' 2048x1024 for its frames).
+SIZE_BINS = ((0, 500, "<500px"), (500, 2000, "500-2000px"), (2000, 10000, "2000-10000px"), (10000, None, ">10000px"))
+
+
+def size_bin(area: int) -> str:
+    return next(name for lo, hi, name in SIZE_BINS if area >= lo and (hi is None or area < hi))
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -122,6 +131,7 @@ def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
     for r in rows:
         groups[r["source"]].append(r)
         groups[f"{r['source']}/{r['class']}"].append(r)
+        groups[f"{r['source']}/size {size_bin(r['area'])}"].append(r)
         groups["all"].append(r)
     out = {}
     for name, rs in sorted(groups.items()):
@@ -151,9 +161,10 @@ def markdown(summary: dict[str, dict[str, float]], min_class_n: int = 30) -> str
     return "\n".join(lines)
 
 
-def load_frames(sources: Sources, only: list[str] | None = None, split: str = "val") -> dict[str, list[Frame]]:
+def load_frames(sources: Sources, only: list[str] | None = None, split: str = "val") -> dict[str, Iterable[Frame]]:
+    """The frames of ``split`` of each source, read lazily (one frame in memory at a time)."""
     return {
-        name: list(readers[split]())
+        name: readers[split]()
         for name, readers in sources.items()
         if split in readers and (only is None or name in only)
     }

@@ -90,13 +90,20 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of the known data sets (../shared/data)")
     p.add_argument("--no-shared", action="store_true", help="do not use the data sets under --data")
     p.add_argument("--cityscapes", type=Path, help="a Cityscapes root (gtFine/ and leftImg8bit/)")
-    p.add_argument("--coco", nargs="+", type=Path, metavar="PATH", help="COCO train: annotations.json [image_dir]")
+    p.add_argument("--coco", nargs="+", type=Path, action="append", metavar="PATH",
+                   help="COCO train: annotations.json [image_dir]; repeat for several files (images de-duplicated by id)")
     p.add_argument("--coco-val", nargs="+", type=Path, metavar="PATH", help="COCO val: annotations.json [image_dir]")
+    p.add_argument("--cityscapes-yolo", type=Path, metavar="DIR",
+                   help="the Roboflow YOLOv8-seg export of Cityscapes (folder with data.yaml), split by city")
+    p.add_argument("--pennfudan", type=Path, metavar="DIR", help="the PennFudanPed folder (PNGImages/, PedMasks/)")
 
 
 def sources_from_args(a: argparse.Namespace) -> Sources:
     sources = {} if a.no_shared else shared_sources(a.data)
-    sources.update(user_sources(a.cityscapes, tuple(a.coco) if a.coco else None, tuple(a.coco_val) if a.coco_val else None))
+    coco_val = tuple(a.coco_val) if a.coco_val else None
+    sources.update(
+        user_sources(a.cityscapes, a.coco, coco_val, cityscapes_yolo=a.cityscapes_yolo, pennfudan=a.pennfudan)
+    )
     return sources
 
 

@@ -41,6 +41,16 @@ class Augment:
     margin: tuple[float, float] = (0.03, 0.2)  # per-side window margin, uniform
     box_only: float = 0.2  # probability of an empty point channel (box prompt)
     colour: float = 0.8  # probability of brightness/contrast/saturation jitter
+    # Image quality, so that one model serves sharp full-resolution frames and small stretched JPEGs alike:
+    blur: float = 0.0  # probability of lost detail: a Gaussian blur, or a resize down and back up ...
+    min_scale: float = 0.3  # ... to as little as this fraction of the crop's size
+    jpeg: float = 0.0  # probability of JPEG re-compression ...
+    jpeg_quality: tuple[int, int] = (30, 90)  # ... at a quality drawn from this range
+    sharpen: float = 0.0  # probability of an unsharp mask (over-sharpened camera output)
+
+
+#: The augmentation of weights 2.0: the defaults plus image-quality changes.
+QUALITY = Augment(blur=0.3, jpeg=0.3, sharpen=0.1)
 
 
 def _rotate(image: np.ndarray, mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +68,27 @@ def _colour_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = (x - x.mean()) * rng.uniform(0.7, 1.3) + x.mean()  # contrast
     x = x * rng.uniform(0.7, 1.3) + rng.uniform(-20, 20)  # brightness
     return np.clip(x, 0, 255)
+
+
+def _degrade(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    """Blur, resolution loss, JPEG artefacts or over-sharpening of a ``(S, S, 3)`` float32 crop (0-255)."""
+    img = np.clip(rgb, 0, 255).astype(np.uint8)
+    size = img.shape[1], img.shape[0]
+    if rng.random() < aug.blur:
+        if rng.random() < 0.5:
+            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
+        else:
+            scale = rng.uniform(aug.min_scale, 0.8)
+            small = cv2.resize(img, (max(8, round(size[0] * scale)), max(8, round(size[1] * scale))),
+                               interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    if rng.random() < aug.sharpen:
+        img = cv2.addWeighted(img, 1.8, cv2.GaussianBlur(img, (0, 0), 1.0), -0.8, 0)
+    if rng.random() < aug.jpeg:
+        quality = int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return img.astype(np.float32)
 
 
 def make_sample(
@@ -96,8 +127,11 @@ def make_sample(
     window = CropWindow.from_box(box, size=size, margin=margin)
     box_only = rng is not None and aug is not None and rng.random() < aug.box_only
     x = network_input(np.ascontiguousarray(image), window, None if box_only else points, radius)
-    if rng is not None and aug is not None and rng.random() < aug.colour:
-        x[:3] = _colour_jitter(x[:3].transpose(1, 2, 0), rng).transpose(2, 0, 1)
+    if rng is not None and aug is not None:
+        if aug.blur or aug.jpeg or aug.sharpen:
+            x[:3] = _degrade(x[:3].transpose(1, 2, 0), rng, aug).transpose(2, 0, 1)
+        if rng.random() < aug.colour:
+            x[:3] = _colour_jitter(x[:3].transpose(1, 2, 0), rng).transpose(2, 0, 1)
     y = (window.crop(np.ascontiguousarray(mask)) > 127).astype(np.float32)
     return x, y
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from model import UNet
 from prepare import DEFAULT_CACHE, Patch, load
-from samples import Augment, make_sample, parse_source_weights, sampling_probabilities
+from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
 
 # --- losses ----------------------------------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ def train(args: argparse.Namespace) -> dict:
         start_epoch, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
         print(f"resumed after epoch {ck['epoch']} (best val iIoU {best:.2f})")
 
-    aug = Augment()
+    aug = QUALITY if args.quality_aug else Augment()
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])  # per-epoch seed: a resumed run repeats the same data
         model.train()
@@ -217,6 +217,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--quality-aug", action="store_true", help="also blur, down-and-up resize, JPEG and sharpen (weights 2.0)"
+    )
     p.add_argument("--ema", type=float, default=0.0, help="keep an EMA of the weights with this decay (0: off)")
     p.add_argument(
         "--source-weight",
