@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from polyseg.crop import CropWindow
-from samples import Augment, extreme_points, make_sample, parse_source_weights, sampling_probabilities
+from samples import QUALITY, Augment, extreme_points, make_sample, parse_source_weights, sampling_probabilities
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
@@ -174,6 +174,29 @@ def test_make_sample_returns_none_for_a_vanishing_object(pixels):
 
 
 # --- how often each data set's objects are drawn ------------------------------------------------------------------
+
+
+def test_quality_augmentation_degrades_the_rgb_crop_and_keeps_points_and_target():
+    image, mask = disc_scene()
+    always = Augment(flip=0, rotate=0, click_sigma=0, click_rel=0, margin=(0.1, 0.1), box_only=0, colour=0,
+                     blur=1.0, min_scale=0.3, jpeg=1.0, sharpen=0.0)
+    plain = Augment(flip=0, rotate=0, click_sigma=0, click_rel=0, margin=(0.1, 0.1), box_only=0, colour=0)
+
+    x_plain, y_plain = make_sample(image, mask, np.random.default_rng(1), plain)
+    x_deg, y_deg = make_sample(image, mask, np.random.default_rng(1), always)
+
+    assert x_deg.shape == (4, 128, 128) and x_deg.dtype == np.float32
+    np.testing.assert_array_equal(x_deg[3], x_plain[3])  # the point channel is never degraded
+    np.testing.assert_array_equal(y_deg, y_plain)
+    # noise loses detail: a blurred or re-compressed random texture has much less high-frequency energy
+    grad = lambda x: np.abs(np.diff(x[:3], axis=2)).mean()
+    assert grad(x_deg) < 0.8 * grad(x_plain)
+    assert 0 <= x_deg[:3].min() and x_deg[:3].max() <= 255
+
+
+def test_weights_2_augmentation_turns_every_image_quality_change_on():
+    assert QUALITY.blur > 0 and QUALITY.jpeg > 0 and QUALITY.sharpen > 0
+    assert Augment().blur == Augment().jpeg == Augment().sharpen == 0  # the 1.x recipe is unchanged
 
 
 def test_source_weights_parse_name_equals_weight():
