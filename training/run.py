@@ -2,7 +2,8 @@
 
     python training/run.py                       # the data sets in ../shared/data
     python training/run.py --cityscapes ~/cityscapes --no-shared
-    python training/run.py --coco ann/instances_train2017.json train2017 --coco-val ann/instances_val2017.json val2017
+    python training/run.py --coco ann/instances_train2017.json train2017 --coco other/instances_train2017.json other
+    python training/run.py --cityscapes-yolo Cityscapes-3 --pennfudan PennFudanPed --quality-aug --epochs 48 ...
 
 Each step leaves its output in ``--cache`` (default ``~/.cache/polyseg``) and is skipped when that output already
 exists, so a killed run continues where it stopped (training resumes from its last epoch). The shipped IR goes to
