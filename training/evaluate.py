@@ -111,9 +111,11 @@ def evaluate_frames(
     probs = np.empty((len(net_inputs),) + net_inputs[0].shape[1:], np.float32)
     for i, prob in segmenter._net.run_many((x.astype(np.float32) for x in net_inputs), len(net_inputs)):
         probs[i] = prob
-    from train import val_metrics
+    from train import val_metrics, val_metrics_by_source
 
-    at128 = val_metrics(probs > segmenter.info.threshold, np.stack(net_targets), net_classes)
+    pred, target = probs > segmenter.info.threshold, np.stack(net_targets)
+    at128 = val_metrics(pred, target, net_classes)
+    at128["sources"] = val_metrics_by_source(pred, target, net_classes)
     return {"rows": rows, "at128": at128}
 
 
@@ -191,7 +193,10 @@ def run(
 
 def print_report(report: dict) -> None:
     print(markdown(report["full_resolution"]))
-    print("at 128x128:", json.dumps({k: round(v, 2) for k, v in report["at128"].items()}))
+    at128 = report["at128"]
+    print("at 128x128:", json.dumps({k: round(v, 2) for k, v in at128.items() if k != "sources"}))
+    for source, m in at128.get("sources", {}).items():
+        print(f"  {source}:", json.dumps({k: round(v, 2) for k, v in m.items()}))
     print(f"score/IoU correlation: {report['full_resolution']['all']['score_iou_corr']:.3f}; {report['seconds']:.0f} s")
 
 

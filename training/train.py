@@ -55,6 +55,15 @@ def iou_per_instance(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1)
 
 
+def val_metrics_by_source(pred: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
+    """:func:`val_metrics` of each data set (the part of ``classes`` before ``/``)."""
+    sources = np.array([c.split("/")[0] for c in classes])
+    return {
+        s: val_metrics(pred[sources == s], target[sources == s], [c for c, k in zip(classes, sources) if k == s])
+        for s in sorted(set(sources))
+    }
+
+
 def val_metrics(pred: np.ndarray, target: np.ndarray, classes: list[str], batch: int = 32) -> dict[str, float]:
     """aIoU (IoU of each batch of ``batch`` instances, averaged), iIoU (per instance, averaged), mIoU (per class
     over all its pixels, averaged over classes), all in percent."""
@@ -184,6 +193,7 @@ def train(args: argparse.Namespace) -> dict:
         pred = predict(kept, val_x, device, amp)
         metrics = val_metrics(pred, val_target, val_cls)
         metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
+        metrics["sources"] = val_metrics_by_source(pred, val_target, val_cls)
         history.append(metrics)
         print(json.dumps(metrics), flush=True)
         if metrics["iIoU"] > best:
