@@ -29,7 +29,7 @@ class ProvisionError(RuntimeError):
 
 def _run(cmd: list[str], timeout: float, what: str) -> None:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ProvisionError(f"{what}: {exc}") from None
     if done.returncode != 0:
@@ -65,7 +65,7 @@ def chromium() -> tuple[Path, Path]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]):
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ProvisionError(f"{' '.join(cmd)}: {exc}") from None
         if done.returncode != 0:

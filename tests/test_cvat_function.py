@@ -14,7 +14,6 @@ import sys
 import cv2
 import nuclio_sdk
 import nuclio_sdk.test
-import numpy as np
 import pytest
 import yaml
 

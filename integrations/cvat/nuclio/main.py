@@ -34,9 +34,9 @@ def handler(context, event):
     try:
         answer = interact(context.user_data.segmenter, event.body, tolerance=context.user_data.tolerance)
     except BadRequest as exc:
-        context.logger.warn(f"bad request: {exc}")
+        context.logger.info(f"bad request: {exc}")  # nuclio_sdk.Logger has warn(), not warning()
         return _json(context, {"error": str(exc)}, exc.status)
-    except Exception as exc:  # never a trace to the client; the log keeps it
+    except Exception as exc:  # noqa: BLE001 (never a trace to the client; the log keeps it)
         context.logger.error(f"polyseg failed: {exc!r}")
         return _json(context, {"error": "internal error"}, 500)
     return _json(context, answer, 200)
