@@ -46,3 +46,11 @@ def cvat_mask(answer: dict, shape: tuple[int, int]) -> np.ndarray:
     full = np.zeros(shape, bool)
     full[y1 : y2 + 1, x1 : x2 + 1] = crop == 1
     return full
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
