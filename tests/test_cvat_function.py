@@ -120,5 +120,19 @@ def test_function_yaml_declares_a_version_2_interactor():
     assert config["spec"]["handler"] == "main:handler"
     trigger = config["spec"]["triggers"]["myHttpTrigger"]
     assert trigger["kind"] == "http" and trigger["attributes"]["maxRequestBodySize"] == 32 * 1024 * 1024
-    assert any("pip install" in d["value"] and "polyseg" in d["value"]
+    assert any("pip install" in d["value"] and "/opt/nuclio/polyseg-*.whl" in d["value"]
                for d in config["spec"]["build"]["directives"]["postCopy"])
+
+
+@pytest.mark.slow
+def test_the_wheel_the_function_installs_carries_the_server_and_the_page(tmp_path):
+    import fnmatch
+    import subprocess
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    assert fnmatch.fnmatch(wheel.name, "polyseg-*.whl")  # what function.yaml's RUN installs
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"polyseg/serve/cvat.py", "polyseg/serve/static/index.html", "polyseg/serve/static/page.js"} <= names
