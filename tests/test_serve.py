@@ -226,6 +226,17 @@ def test_a_real_server_refuses_a_huge_body_before_reading_it(server):
     assert reply.startswith("HTTP/1.1 413") and '{"error":"request body larger than 1048576 bytes"}' in reply
 
 
+def test_a_real_server_refuses_a_decompression_bomb(server):
+    import cv2
+    import httpx2 as httpx
+
+    ok, png = cv2.imencode(".png", np.zeros((12000, 12000), np.uint8))  # 144 Mpx in about 150 kB
+    assert ok
+    body = {"image": base64.b64encode(png.tobytes()).decode(), "pos_points": POINTS, "neg_points": []}
+    answer = httpx.post(f"http://127.0.0.1:{server}/api/cvat", json=body, timeout=30)
+    assert answer.status_code == 422 and "could not be decoded" in answer.json()["error"]
+
+
 def test_a_real_server_keeps_serving_after_garbage(server):
     import httpx2 as httpx
 

@@ -9,9 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from typing import Any
 
-import cv2
+#: Largest image (pixels) the server decodes: a 32 MB PNG can claim gigapixels. OpenCV reads this variable on its
+#: first decode, so it applies in a server process (``polyseg serve``, the nuclio function) that decodes nothing
+#: before importing this module. 2**27 is e.g. 16384 x 8192.
+MAX_IMAGE_PIXELS = int(os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27)))
+
+import cv2  # after the limit is set
 import numpy as np
 
 
@@ -54,9 +60,13 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
     """A BGR ``(H, W, 3)`` uint8 image from encoded bytes (JPEG, PNG, ...; grayscale and RGBA are converted)."""
     if not data:
         raise BadRequest(f"{what} is empty")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV raises (rather than returning None) for an image over the pixel limit
+        image = None
     if image is None:
-        raise BadRequest(f"{what} could not be decoded as an image ({len(data)} bytes)", status=422)
+        raise BadRequest(f"{what} could not be decoded as an image ({len(data)} bytes; at most "
+                         f"{MAX_IMAGE_PIXELS} pixels)", status=422)
     return image
 
 
