@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -231,12 +231,12 @@ def create_app(
         ]
 
     async def bad_request(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, rq.BadRequest)
+        exc = cast(rq.BadRequest, exc)
         log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc)
         return JSONResponse({"error": str(exc)}, exc.status)
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+        exc = cast(HTTPException, exc)
         return JSONResponse({"error": " ".join(str(exc.detail).split())}, exc.status_code, headers=exc.headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
