@@ -1,6 +1,7 @@
 """Command line: ``polyseg IMAGE --points x,y x,y x,y x,y`` or ``--box x0,y0,x1,y1``; prints JSON.
 
 ``polyseg --example`` segments the car in the example image shipped with the package and writes an overlay PNG.
+``polyseg serve ...`` runs the HTTP server (:mod:`polyseg.serve.cli`; needs ``polyseg[serve]``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def draw_overlay(image_bgr: np.ndarray, seg: Segmentation, points: np.ndarray | 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from .serve.cli import main as serve_main
+
+        return serve_main(argv[1:])
     p = argparse.ArgumentParser(prog="polyseg", description="Object outline from four extreme points or a box.")
     p.add_argument("image", nargs="?", type=Path, help="image file (any format OpenCV reads)")
     prompt = p.add_mutually_exclusive_group()

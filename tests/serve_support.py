@@ -1,0 +1,56 @@
+"""Shared helpers of the serve, CVAT, Label Studio and page tests: the example, its golden mask, IoU."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "src" / "polyseg" / "data"
+EXAMPLE_JPG = DATA / "example.jpg"
+EXAMPLE = json.loads((DATA / "example.json").read_text())
+POINTS = EXAMPLE["extreme_points"]  # the car's four extreme points, (x, y) pixel centres
+GOLDEN_MASK = cv2.imread(str(ROOT / "tests" / "golden" / "example_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+
+
+def example_b64() -> str:
+    return base64.b64encode(EXAMPLE_JPG.read_bytes()).decode()
+
+
+def encode_b64(image: np.ndarray, ext: str = ".png") -> str:
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def filled(polygon, shape: tuple[int, int], shift: float = 0.0) -> np.ndarray:
+    """The mask of a polygon; ``shift=-0.5`` for corner-coordinate (COCO, Label Studio) vertices."""
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(polygon, float) + shift).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def cvat_mask(answer: dict, shape: tuple[int, int]) -> np.ndarray:
+    """The full-frame mask of a CVAT interactor answer (``mask`` over inclusive ``bounds``)."""
+    x1, y1, x2, y2 = answer["bounds"]
+    crop = np.asarray(answer["mask"], np.uint8)
+    assert crop.shape == (y2 - y1 + 1, x2 - x1 + 1)
+    full = np.zeros(shape, bool)
+    full[y1 : y2 + 1, x1 : x2 + 1] = crop == 1
+    return full
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
