@@ -72,8 +72,20 @@ def draw_overlay(image_bgr: np.ndarray, seg: Segmentation, points: np.ndarray | 
     return out
 
 
+SUBCOMMANDS = ("annotate",)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="polyseg", description="Object outline from four extreme points or a box.")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "annotate":
+        from .annotate.cli import main as annotate_main
+
+        return annotate_main(argv[1:])
+    p = argparse.ArgumentParser(
+        prog="polyseg",
+        description="Object outline from four extreme points or a box. Subcommands: "
+        f"{', '.join(SUBCOMMANDS)} (polyseg SUBCOMMAND --help).",
+    )
     p.add_argument("image", nargs="?", type=Path, help="image file (any format OpenCV reads)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--points", nargs=4, type=_point, metavar="X,Y", help="four extreme points, any order")
@@ -100,9 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         image_path = args.image
 
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+    try:  # decode the bytes ourselves: cv2.imread prints a warning of its own for a missing file
+        image = cv2.imdecode(np.fromfile(image_path, np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, cv2.error):
+        image = None
     if image is None:
-        p.error(f"cannot read image {image_path}")
+        print(f"polyseg: error: cannot read image {image_path}: missing, or not an image OpenCV can decode", file=sys.stderr)
+        return 2
     try:
         with Segmenter.from_pretrained(args.model) as segmenter:
             seg = segmenter.segment(image, args.points, box=args.box, image_format="BGR", tolerance=args.tolerance)
