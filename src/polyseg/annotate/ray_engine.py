@@ -75,7 +75,9 @@ def segment_tasks_ray(
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
     ray.data.DataContext.get_current().enable_progress_bars = False
     items = [{"task": t.to_json()} for t in tasks]
-    dataset = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // BATCH_SIZE, 1000)))
+    # blocks of about a batch each (at most 1000), and at least two per actor where there are enough tasks
+    blocks = min(len(items), max(2 * actors, min(-(-len(items) // BATCH_SIZE), 1000)))
+    dataset = ray.data.from_items(items, override_num_blocks=blocks)
     results = dataset.map_batches(
         SegmentBatch,
         fn_constructor_kwargs={
