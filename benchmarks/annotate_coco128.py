@@ -23,9 +23,8 @@ from pycocotools import mask as mask_utils
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 
-from datasets import read_yolo  # noqa: E402
-
-from polyseg.annotate import annotate  # noqa: E402
+from datasets import read_yolo
+from polyseg.annotate import annotate
 
 
 def coco_from_yolo_seg(data: Path, out: Path) -> Path:
