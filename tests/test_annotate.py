@@ -355,6 +355,15 @@ def test_cli_bad_input_exits_2_with_one_line(coco, tmp_path, capsys, make_args, 
     assert err[0].startswith("polyseg: error: ") and message in err[0]
 
 
+def test_cli_unknown_format_exits_2_with_one_line(coco, tmp_path, capsys):
+    path, images, _ = coco
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["annotate", str(path), "--images", str(images), "--out", str(tmp_path / "o.json"), "--format", "voc"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and len(err) == 1
+    assert err[0].startswith("polyseg: error: argument --format: invalid choice: 'voc'")
+
+
 def test_cli_refuses_to_write_over_its_input(coco, capsys):
     path, images, _ = coco
     assert cli.main(["annotate", str(path), "--images", str(images), "--out", str(path)]) == 2

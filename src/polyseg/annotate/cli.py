@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .formats import FORMATS
 from .run import ENGINES, annotate
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Bad arguments: one line, ``polyseg: error: ...``, and exit code 2."""
+        self.exit(2, f"polyseg: error: {message} (see polyseg annotate --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="polyseg annotate",
         description="Turn the boxes of a COCO, YOLO or labelme data set into polygons (the input is never modified).",
     )
