@@ -72,7 +72,7 @@ def segment_images(
     and tracing), but the network's streams stay busy across images instead of draining after each one.
     """
     done: list[dict[str, Any]] = []
-    jobs = []  # (objects of its task, object index, image, crop window)
+    jobs = []  # (objects of its task, object index, image, box); the crop window is added when its input is built
     for task, image, reason in loaded:
         objects: dict[int, Any] = {}
         failures: dict[int, str] = {}
@@ -86,10 +86,15 @@ def segment_images(
             if box is None:
                 failures[index] = why
             else:
-                jobs.append((objects, index, image, segmenter._prepare(image, None, box)[1]))
+                jobs.append([objects, index, image, box])
     radius = segmenter.info.point_radius
-    inputs = (network_input(image, window, None, radius) for _, _, image, window in jobs)
-    for j, prob in segmenter._net.run_many(inputs, len(jobs)):
+
+    def inputs() -> Iterator[np.ndarray]:  # built while the network runs the earlier ones
+        for job in jobs:
+            job[3] = segmenter._prepare(job[2], None, job[3])[1]
+            yield network_input(job[2], job[3], None, radius)
+
+    for j, prob in segmenter._net.run_many(inputs(), len(jobs)):
         objects, index, image, window = jobs[j]
         seg = segmenter._finish(prob, window, image.shape[:2], tolerance)
         objects[index] = payload(seg, fmt, rle=rle) if seg.parts else None
