@@ -4,6 +4,7 @@ ones. The Ray engine runs the same :func:`segment_tasks` inside each of its acto
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +54,13 @@ CHUNK = 8
 
 
 def segment_images(
-    loaded: list[tuple[Task, np.ndarray | None, str]], segmenter: Segmenter, fmt: str, *, rle: bool, tolerance: float
+    loaded: list[tuple[Task, np.ndarray | None, str]],
+    segmenter: Segmenter,
+    fmt: str,
+    *,
+    rle: bool,
+    tolerance: float,
+    pool: ThreadPoolExecutor | None = None,
 ) -> list[dict[str, Any]]:
     """Segment the boxes of several decoded images in one stream through the network.
 
@@ -94,10 +101,18 @@ def segment_images(
             job[3] = segmenter._prepare(job[2], None, job[3])[1]
             yield network_input(job[2], job[3], None, radius)
 
-    for j, prob in segmenter._net.run_many(inputs(), len(jobs)):
+    def finish(j: int, prob: np.ndarray) -> None:
         objects, index, image, window = jobs[j]
         seg = segmenter._finish(prob, window, image.shape[:2], tolerance)
         objects[index] = payload(seg, fmt, rle=rle) if seg.parts else None
+
+    if pool is None:
+        for j, prob in segmenter._net.run_many(inputs(), len(jobs)):
+            finish(j, prob)
+    else:  # masks traced in the pool's threads while this one feeds the network
+        futures = [pool.submit(finish, j, prob) for j, prob in segmenter._net.run_many(inputs(), len(jobs))]
+        for f in futures:
+            f.result()
     for result in done:  # None marks an empty mask; indices as JSON keys, in input order
         objects = result["objects"]
         result["failures"].update((i, "no_object") for i, p in objects.items() if p is None)
@@ -115,13 +130,17 @@ def segment_tasks(
     tolerance: float = 1.4,
     workers: int = 2,
     chunk: int = CHUNK,
+    finish_threads: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Results of :func:`segment_images` for each task, in order: ``workers`` threads read and decode the next
-    images (decoding and OpenVINO release the GIL) while the network runs on a chunk of ``chunk`` images.
+    images (decoding and OpenVINO release the GIL) while the network runs on a chunk of ``chunk`` images, this
+    thread building the network's inputs and ``finish_threads`` threads (0: this one) tracing its outputs.
     Memory holds at most ``chunk + 2 * workers`` images, whatever the number of tasks."""
     tolerance = check_tolerance(tolerance)
     ahead: deque[tuple[Task, Future]] = deque()
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="polyseg-read") as pool:
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="polyseg-read") as pool, ThreadPoolExecutor(
+        finish_threads, thread_name_prefix="polyseg-finish"
+    ) if finish_threads else contextlib.nullcontext() as finisher:
 
         def read(task: Task) -> tuple[np.ndarray | None, str]:
             return load_image(task.image) if task.boxes else (None, "")
@@ -131,7 +150,7 @@ def segment_tasks(
             for _ in range(n):
                 task, future = ahead.popleft()
                 loaded.append((task, *future.result()))
-            return segment_images(loaded, segmenter, fmt, rle=rle, tolerance=tolerance)
+            return segment_images(loaded, segmenter, fmt, rle=rle, tolerance=tolerance, pool=finisher)
 
         for task in tasks:
             ahead.append((task, pool.submit(read, task)))
