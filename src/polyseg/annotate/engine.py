@@ -68,6 +68,8 @@ def segment_images(
     ----------
     loaded : list of (Task, image, reason)
         Each task with its ``(H, W, 3)`` uint8 RGB image, or None and the reason it could not be read.
+    pool : ThreadPoolExecutor, optional
+        Threads that trace the network's outputs while this one builds its inputs; None: this thread does both.
 
     Returns
     -------

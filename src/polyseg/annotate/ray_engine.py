@@ -53,7 +53,7 @@ def segment_tasks_ray(
     address: str | None = None,
     model: str | Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Results of :func:`polyseg.annotate.engine.segment_task` for ``tasks``, computed on a Ray cluster, in
+    """Results of :func:`polyseg.annotate.engine.segment_images` for ``tasks``, computed on a Ray cluster, in
     the order they finish.
 
     Parameters

@@ -144,8 +144,8 @@ def annotate(
             f"{journal_path} holds the work of an interrupted run: pass --resume to finish it, or delete it to start over"
         )
 
-    journal = Journal(journal_path, resume=resume)
     tasks = {t.key: t for t in dataset.tasks()}
+    journal = Journal(journal_path, resume=resume)
     failures: list[tuple[str, int, str]] = list(dataset.failures())
     objects = 0
     for key, entry in journal.done.items():
