@@ -28,12 +28,21 @@ def local_ray():
 def test_ray_and_local_engines_write_the_same_coco(tmp_path):
     path, images, _ = write_coco(tmp_path)
     doc = json.loads(path.read_text())
-    doc["images"].append({"id": 300, "file_name": "gone.png"})
-    doc["annotations"].append({"id": 60, "image_id": 300, "bbox": [1, 1, 20, 20], "category_id": 1})
+    (images / "corrupt.png").write_bytes(b"\x89PNG but not really")
+    doc["images"] += [
+        {"id": 300, "file_name": "gone.png"},
+        {"id": 301, "file_name": "corrupt.png"},
+        {"id": 302, "file_name": doc["images"][0]["file_name"]},  # a second entry for the same file
+    ]
+    doc["annotations"] += [
+        {"id": 60, "image_id": 300, "bbox": [1, 1, 20, 20], "category_id": 1},
+        {"id": 61, "image_id": 301, "bbox": [1, 1, 20, 20], "category_id": 1},
+        {"id": 62, "image_id": 302, "bbox": doc["annotations"][0]["bbox"], "category_id": 1},
+    ]
     path.write_text(json.dumps(doc))
     local = annotate(path, images, tmp_path / "local.json", progress=False)
     far = annotate(path, images, tmp_path / "ray.json", engine="ray", workers=2, progress=False)
-    assert (far.objects, far.failures) == (local.objects, local.failures) == (5, 1)
+    assert (far.objects, far.failures) == (local.objects, local.failures) == (6, 2)
     assert (tmp_path / "ray.json").read_text() == (tmp_path / "local.json").read_text()
     reports = [json.loads((tmp_path / f"{name}.json.report.json").read_text()) for name in ("local", "ray")]
     for r in reports:

@@ -49,6 +49,11 @@ def decode_image(data: bytes) -> tuple[np.ndarray | None, str]:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), ""
 
 
+def unreadable(task: Task, reason: str) -> dict[str, Any]:
+    """The result of a task whose image could not be read: every box fails for ``reason``."""
+    return {"task": task.key, "objects": {}, "failures": {str(i): reason for i, _ in task.boxes}}
+
+
 #: Images whose objects go through the network in one stream: the network's pipeline drains once per chunk.
 CHUNK = 8
 

@@ -1,10 +1,11 @@
 """The Ray engine: the same work as the local engine, spread over the actors of a Ray cluster with Ray Data.
 
-Each actor holds one :class:`polyseg.Segmenter` (``map_batches`` with a callable class) and runs
-:func:`polyseg.annotate.engine.segment_tasks` on its batches: it reads each image file's bytes and decodes them
-with ``cv2.imdecode``, exactly as the local engine does, so both engines give the same output. Image paths must
-be readable at the same path on every node (a shared file system). Results stream back to the driver, which
-journals and writes them.
+Ray Data reads the image files (``read_binary_files``, in read tasks anywhere in the cluster); a pool of actors
+(``map_batches`` with a callable class) each holds one :class:`polyseg.Segmenter`, decodes the bytes with
+``cv2.imdecode`` exactly as the local engine does, and segments them with the local engine's
+:func:`polyseg.annotate.engine.segment_images`, so both engines give the same output. Paths must be readable at
+the same place on every node (a shared file system). Results stream back to the driver, which journals and
+writes them.
 
 Ray (``pip install "polyseg[ray]"``) is imported only by this module.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,25 +23,42 @@ import numpy as np
 
 from .formats import AnnotateError, Task
 
-#: Images per batch handed to an actor.
+#: Images per batch handed to an actor (segmented in one stream through its network).
 BATCH_SIZE = 8
 
 
 class SegmentBatch:
-    """Ray Data callable class: one Segmenter per actor, a batch of tasks (JSON) in, results (JSON) out."""
+    """Ray Data callable class: one Segmenter per actor; a batch of image files (``bytes``, ``path``) in, the
+    results of the tasks of those images (a JSON list per file) out.
 
-    def __init__(self, fmt: str, rle: bool, tolerance: float, threads: int, model: str | None) -> None:
+    Parameters
+    ----------
+    tasks : dict
+        Absolute image path -> the JSON of the tasks that use that image (usually one).
+    """
+
+    def __init__(
+        self, tasks: dict[str, list[str]], fmt: str, rle: bool, tolerance: float, threads: int, model: str | None
+    ) -> None:
         from ..segmenter import Segmenter
 
         self.segmenter = Segmenter.from_pretrained(model, num_threads=threads)
-        self.options = {"fmt": fmt, "rle": rle, "tolerance": tolerance, "workers": threads}
+        self.tasks = tasks
+        self.options = {"fmt": fmt, "rle": rle, "tolerance": tolerance}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .engine import segment_tasks
+        from .engine import decode_image, segment_images
 
-        tasks = [Task.from_json(str(t)) for t in batch["task"]]
-        results = segment_tasks(tasks, self.segmenter, **self.options)
-        return {"result": np.array([json.dumps(r) for r in results], dtype=object)}
+        loaded = []
+        for data, path in zip(batch["bytes"], batch["path"]):
+            image, reason = decode_image(bytes(data))
+            loaded.extend((Task.from_json(text), image, reason) for text in self.tasks[os.path.abspath(str(path))])
+        results = segment_images(loaded, self.segmenter, **self.options)
+        per_file: dict[str, list[dict[str, Any]]] = {}
+        for (task, _, _), result in zip(loaded, results):
+            per_file.setdefault(os.path.abspath(task.image), []).append(result)
+        return {"results": np.array([json.dumps(per_file.pop(os.path.abspath(str(p)), [])) for p in batch["path"]],
+                                    dtype=object)}
 
 
 def segment_tasks_ray(
@@ -65,22 +84,36 @@ def segment_tasks_ray(
     address : str, optional
         The cluster to join ("auto", "ray://head:10001", ...); default: the running instance, or a new local one.
     """
+    from .engine import unreadable
+
     try:
         import ray
     except ImportError:
         raise AnnotateError('the ray engine needs Ray: pip install "polyseg[ray]"') from None
+    by_path: dict[str, list[str]] = {}
+    for task in tasks:
+        if not task.boxes:
+            yield unreadable(task, "")  # nothing to segment: no image needed
+        elif not os.path.isfile(task.image):
+            yield unreadable(task, "image_missing")
+        else:
+            by_path.setdefault(os.path.abspath(task.image), []).append(task.to_json())
+    if not by_path:
+        return
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    items = [{"task": t.to_json()} for t in tasks]
-    # blocks of about a batch each (at most 1000), and at least two per actor where there are enough tasks
-    blocks = min(len(items), max(2 * actors, min(-(-len(items) // BATCH_SIZE), 1000)))
-    dataset = ray.data.from_items(items, override_num_blocks=blocks)
-    results = dataset.map_batches(
+    # blocks of about a batch each (at most 1000), and at least two per actor where there are enough files
+    blocks = min(len(by_path), max(2 * actors, min(-(-len(by_path) // BATCH_SIZE), 1000)))
+    files = ray.data.read_binary_files(
+        sorted(by_path), include_paths=True, override_num_blocks=blocks, ray_remote_args={"num_cpus": 0}
+    )  # reading is I/O: it takes no CPU away from the actors
+    results = files.map_batches(
         SegmentBatch,
         fn_constructor_kwargs={
+            "tasks": by_path,
             "fmt": fmt,
             "rle": rle,
             "tolerance": tolerance,
@@ -93,4 +126,4 @@ def segment_tasks_ray(
         num_cpus=cpus_per_actor,
     )
     for row in results.iter_rows():
-        yield json.loads(row["result"])
+        yield from json.loads(row["results"])
