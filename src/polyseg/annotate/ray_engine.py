@@ -25,6 +25,8 @@ from .formats import AnnotateError, Task
 
 #: Images per batch handed to an actor (segmented in one stream through its network).
 BATCH_SIZE = 8
+#: Read tasks at a time per actor, at least 2 (each Ray worker process started costs seconds of CPU).
+READERS_PER_ACTOR = 0.25
 
 
 class SegmentBatch:
@@ -108,8 +110,9 @@ def segment_tasks_ray(
     # blocks of about a batch each (at most 1000), and at least two per actor where there are enough files
     blocks = min(len(by_path), max(2 * actors, min(-(-len(by_path) // BATCH_SIZE), 1000)))
     files = ray.data.read_binary_files(
-        sorted(by_path), include_paths=True, override_num_blocks=blocks, ray_remote_args={"num_cpus": 0}
-    )  # reading is I/O: it takes no CPU away from the actors
+        sorted(by_path), include_paths=True, override_num_blocks=blocks, num_cpus=0,
+        concurrency=max(2, int(actors * READERS_PER_ACTOR)),
+    )  # reading is I/O: it takes no CPU from the actors, and a few reader processes keep up with them
     results = files.map_batches(
         SegmentBatch,
         fn_constructor_kwargs={
