@@ -1,6 +1,7 @@
 """Command line: ``polyseg IMAGE --points x,y x,y x,y x,y`` or ``--box x0,y0,x1,y1``; prints JSON.
 
 ``polyseg --example`` segments the car in the example image shipped with the package and writes an overlay PNG.
+``polyseg annotate ...`` turns the boxes of a whole data set into polygons (:mod:`polyseg.annotate.cli`).
 """
 
 from __future__ import annotations
@@ -72,20 +73,13 @@ def draw_overlay(image_bgr: np.ndarray, seg: Segmentation, points: np.ndarray | 
     return out
 
 
-SUBCOMMANDS = ("annotate",)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "annotate":
+    if argv[:1] == ["annotate"]:
         from .annotate.cli import main as annotate_main
 
         return annotate_main(argv[1:])
-    p = argparse.ArgumentParser(
-        prog="polyseg",
-        description="Object outline from four extreme points or a box. Subcommands: "
-        f"{', '.join(SUBCOMMANDS)} (polyseg SUBCOMMAND --help).",
-    )
+    p = argparse.ArgumentParser(prog="polyseg", description="Object outline from four extreme points or a box.")
     p.add_argument("image", nargs="?", type=Path, help="image file (any format OpenCV reads)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--points", nargs=4, type=_point, metavar="X,Y", help="four extreme points, any order")
