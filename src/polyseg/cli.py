@@ -2,6 +2,7 @@
 
 ``polyseg --example`` segments the car in the example image shipped with the package and writes an overlay PNG.
 ``polyseg serve ...`` runs the HTTP server (:mod:`polyseg.serve.cli`; needs ``polyseg[serve]``).
+``polyseg annotate ...`` turns the boxes of a whole data set into polygons (:mod:`polyseg.annotate.cli`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve.cli import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["annotate"]:
+        from .annotate.cli import main as annotate_main
+
+        return annotate_main(argv[1:])
     p = argparse.ArgumentParser(prog="polyseg", description="Object outline from four extreme points or a box.")
     p.add_argument("image", nargs="?", type=Path, help="image file (any format OpenCV reads)")
     prompt = p.add_mutually_exclusive_group()
@@ -106,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         image_path = args.image
 
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+    try:  # decode the bytes ourselves: cv2.imread prints a warning of its own for a missing file
+        image = cv2.imdecode(np.fromfile(image_path, np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, cv2.error):
+        image = None
     if image is None:
-        p.error(f"cannot read image {image_path}")
+        print(f"polyseg: error: cannot read image {image_path}: missing, or not an image OpenCV can decode", file=sys.stderr)
+        return 2
     try:
         with Segmenter.from_pretrained(args.model) as segmenter:
             seg = segmenter.segment(image, args.points, box=args.box, image_format="BGR", tolerance=args.tolerance)
