@@ -130,7 +130,7 @@ def segment_images(
 
 def segment_tasks(
     tasks: Iterable[Task],
-    segmenter: Segmenter,
+    segmenter: Segmenter | Future[Segmenter],
     fmt: str,
     *,
     rle: bool = False,
@@ -142,7 +142,8 @@ def segment_tasks(
     """Results of :func:`segment_images` for each task, in order: ``workers`` threads read and decode the next
     images (decoding and OpenVINO release the GIL) while the network runs on a chunk of ``chunk`` images, this
     thread building the network's inputs and ``finish_threads`` threads (0: this one) tracing its outputs.
-    Memory holds at most ``chunk + 2 * workers`` images, whatever the number of tasks."""
+    Memory holds at most ``chunk + 2 * workers`` images, whatever the number of tasks. ``segmenter`` may still be
+    loading (a Future): the first images are read meanwhile, and its result is awaited when they are ready."""
     tolerance = check_tolerance(tolerance)
     ahead: deque[tuple[Task, Future]] = deque()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="polyseg-read") as pool, ThreadPoolExecutor(
@@ -157,7 +158,8 @@ def segment_tasks(
             for _ in range(n):
                 task, future = ahead.popleft()
                 loaded.append((task, *future.result()))
-            return segment_images(loaded, segmenter, fmt, rle=rle, tolerance=tolerance, pool=finisher)
+            seg = segmenter.result() if isinstance(segmenter, Future) else segmenter
+            return segment_images(loaded, seg, fmt, rle=rle, tolerance=tolerance, pool=finisher)
 
         for task in tasks:
             ahead.append((task, pool.submit(read, task)))

@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,10 +205,15 @@ def _run(
     from ..segmenter import Segmenter
     from .engine import segment_tasks
 
-    with Segmenter.from_pretrained(model) as segmenter:
-        yield from segment_tasks(
-            tasks, segmenter, fmt, rle=rle, tolerance=tolerance, workers=workers or os.cpu_count() or 2
-        )
+    with ThreadPoolExecutor(1, thread_name_prefix="polyseg-load") as loader:
+        loading = loader.submit(Segmenter.from_pretrained, model)  # compiles while the first images are decoded
+        try:
+            yield from segment_tasks(
+                tasks, loading, fmt, rle=rle, tolerance=tolerance, workers=workers or os.cpu_count() or 2
+            )
+        finally:
+            if not loading.cancel() and loading.exception() is None:
+                loading.result().close()
 
 
 def _write_report(
