@@ -14,8 +14,6 @@ import http.client
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,23 +22,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from serve_support import cvat_mask, iou, serve_process
+
 CLIENTS = 8
 REQUESTS = 30  # per client
 DEADLINE_S = 240
 OUT = Path(__file__).with_name("serve_load.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _mask(answer: dict, shape) -> np.ndarray:
-    x1, y1, x2, y2 = answer["bounds"]
-    full = np.zeros(shape, bool)
-    full[y1 : y2 + 1, x1 : x2 + 1] = np.asarray(answer["mask"], np.uint8) == 1
-    return full
 
 
 def test_serve_under_load(segmenter, scene):
@@ -59,18 +47,7 @@ def test_serve_under_load(segmenter, scene):
         segmenter.segment(frame, box=np.asarray(box).ravel(), image_format="BGR").mask,
     ]
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port),
-                               "--log-level", "warning"])
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-
+    with serve_process("--log-level", "warning") as port:
         def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
             conn.request("POST", "/api/cvat", body=body, headers={"Content-Type": "application/json"})
             response = conn.getresponse()
@@ -105,13 +82,10 @@ def test_serve_under_load(segmenter, scene):
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-    finally:
-        server.terminate()
-        server.wait(15)
 
     correct = 0
     for kind, _, status, data in records:
-        if status == 200 and _iou(_mask(json.loads(data), frame.shape[:2]), references[kind]) >= 0.99:
+        if status == 200 and iou(cvat_mask(json.loads(data), frame.shape[:2]), references[kind]) >= 0.99:
             correct += 1
     latencies = np.array([r[1] for r in records]) * 1000
     result = {
@@ -136,7 +110,3 @@ def test_serve_under_load(segmenter, scene):
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     assert result["all_correct"], f"{correct} of {len(records)} answers correct"
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -49,8 +55,27 @@ def cvat_mask(answer: dict, shape: tuple[int, int]) -> np.ndarray:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serve_process(*args: str, timeout: float = 60.0) -> Iterator[int]:
+    """``polyseg serve ARGS`` in its own process on a free port; yields the port once it accepts connections."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port), *args])
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"polyseg serve did not start on port {port}") from None
+                time.sleep(0.3)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from provision import ProvisionError, chromium
-from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, free_port, iou
+from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou, serve_process
 
 pytestmark = pytest.mark.skipif(os.environ.get("POLYSEG_SKIP_INTEGRATION") == "1",
                                 reason="POLYSEG_SKIP_INTEGRATION=1")
@@ -36,24 +34,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port),
-                                "--log-level", "warning"])
-    import socket
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("polyseg serve did not start")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(15)
+    with serve_process("--log-level", "warning") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,6 @@ import asyncio
 import base64
 import json
 import socket
-import subprocess
-import sys
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,7 +16,7 @@ from starlette.testclient import TestClient
 from polyseg import Segmenter, cli
 from polyseg.serve.app import create_app
 from polyseg.serve.cli import build_parser
-from serve_support import GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou
+from serve_support import GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou, serve_process
 
 STATIC = ROOT / "src" / "polyseg" / "serve" / "static"
 
@@ -188,31 +185,11 @@ def test_serve_binds_loopback_by_default_and_the_cli_dispatches():
     assert exc.value.code == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """``polyseg serve`` in its own process, with a 1 MB body limit."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port),
-                                "--max-body-mb", "1", "--log-level", "warning"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("polyseg serve did not start")
-    yield port
-    process.terminate()
-    process.wait(15)
+    with serve_process("--max-body-mb", "1", "--log-level", "warning") as port:
+        yield port
 
 
 def test_a_real_server_refuses_a_huge_body_before_reading_it(server):
