@@ -192,7 +192,7 @@ def network_input(
     np.ndarray
         ``(4, size, size)`` float32, channels R, G, B (0-255) and points (0 or 255): the layout the network takes.
     """
-    rgb = window.crop(image_rgb)
-    pts = None if points is None else window.to_input(points)
-    channel = render_points(pts, window.size, radius)
-    return np.concatenate([rgb.transpose(2, 0, 1), channel[None]], axis=0).astype(np.float32)
+    out = np.empty((4, window.size, window.size), np.float32)  # filled in place: one pass, no uint8 stack
+    out[:3] = window.crop(image_rgb).transpose(2, 0, 1)
+    out[3] = render_points(None if points is None else window.to_input(points), window.size, radius)
+    return out

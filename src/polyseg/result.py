@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .contours import Part
@@ -57,11 +58,10 @@ class Segmentation:
     def bbox(self) -> tuple[int, int, int, int]:
         """``(x, y, width, height)`` in whole pixels of the mask: columns x .. x + width - 1 and rows
         y .. y + height - 1. All zero if empty."""
-        ys, xs = np.nonzero(self.mask_crop)
-        if not len(xs):
+        x, y, w, h = cv2.boundingRect(np.ascontiguousarray(self.mask_crop, dtype=np.uint8))  # of non-zero pixels
+        if w == 0:
             return (0, 0, 0, 0)
-        x0, y0 = int(xs.min()), int(ys.min())
-        return (x0 + self.offset[0], y0 + self.offset[1], int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
+        return (x + self.offset[0], y + self.offset[1], w, h)
 
     @property
     def mask(self) -> np.ndarray:

@@ -223,7 +223,9 @@ class Segmenter:
         threshold = self.info.threshold
         hard = prob > threshold
         kept = clean_mask(hard)
-        prob = np.where(hard & ~kept, 0.0, np.where(kept & ~hard, 1.0, prob)).astype(np.float32)
+        changed = kept != hard  # dropped parts (to 0) and filled pin holes (to 1)
+        if changed.any():
+            prob = np.where(changed, kept, prob).astype(np.float32)
         rows, cols, wrows, wcols = window.clip(*image_size)
         mask = window.uncrop(prob)[wrows, wcols] > threshold
         offset = (cols.start, rows.start)
