@@ -1,6 +1,6 @@
 """Accuracy of ``polyseg annotate`` on COCO128: boxes taken from its polygons, polygons back, IoU against the truth.
 
-    python benchmarks/annotate_coco128.py ../shared/data/coco128-seg --out /tmp/coco128-annotate
+    python benchmarks/annotate_coco128.py ../shared/data/coco128-seg --out coco128-annotate
 
 Writes ``OUT/instances.json`` (COCO boxes: ``bbox`` = the extent of each true polygon, corner coordinates, as COCO
 derives its boxes), runs ``annotate()`` on it (polygons, and RLE), and prints the mean IoU of the produced masks

@@ -9,7 +9,7 @@ Conventions checked throughout
 - Corner-coordinate polygons (COCO, VIA, YOLO) cover pixel ``i`` when ``i`` lies in ``[x0, x1)``.
 - Cityscapes polygons are pixel-centre coordinates: a vertex at ``x`` covers pixel ``x`` itself.
 
-The last test reads one frame of the real data in ``/work/shared/data`` and is skipped where it is absent.
+The last test reads one frame of the real data in ``../shared/data`` (beside the repository) and is skipped where it is absent.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ pixel (x=10, y=5)::
     part A: columns 12 .. 31, rows 8 .. 22 (20 x 15 = 300 px) with a 3 x 3 hole at columns 18 .. 20, rows 13 .. 15
     part B: columns 40 .. 49, rows 30 .. 39 (10 x 10 = 100 px)
 
-Conventions (see ``/work/shared/FORMATS.md``): ``Segmentation`` keeps pixel-centre coordinates; COCO and Label
+Conventions (see ``../shared/FORMATS.md``): ``Segmentation`` keeps pixel-centre coordinates; COCO and Label
 Studio use corner coordinates (+0.5); labelme and CVAT take the pixel-centre vertices unchanged.
 """
 
