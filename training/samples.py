@@ -86,7 +86,7 @@ def _degrade(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndar
         img = cv2.addWeighted(img, 1.8, cv2.GaussianBlur(img, (0, 0), 1.0), -0.8, 0)
     if rng.random() < aug.jpeg:
         quality = int(rng.integers(aug.jpeg_quality[0], aug.jpeg_quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return img.astype(np.float32)
 
