@@ -82,6 +82,33 @@ def test_annotate_local_engine(benchmark, coco_like, tmp_path):
     run_annotate(benchmark, coco_like, tmp_path)
 
 
+def test_network_alone_on_the_same_objects(benchmark, coco_like):
+    """The baseline of this run: the network alone (``Network.run_many``, both cores) on the inputs of the same
+    1,344 boxes, built beforehand. The end-to-end rates above are reported as a share of this one."""
+    from polyseg import Segmenter
+    from polyseg.annotate.engine import load_image
+    from polyseg.annotate.formats import open_dataset, pixel_box
+    from polyseg.crop import network_input
+
+    path, images, _ = coco_like
+    segmenter = Segmenter.from_pretrained()
+    inputs = []
+    for task in open_dataset(path, images).tasks():
+        image = load_image(task.image)[0]
+        for _, edges in task.boxes:
+            box = pixel_box(edges, image.shape[1], image.shape[0], task.normalised)[0]
+            if box is not None:
+                inputs.append(network_input(image, segmenter._prepare(image, None, box)[1], None))
+
+    def once():
+        for _ in segmenter._net.run_many(iter(inputs), len(inputs)):
+            pass
+
+    benchmark.pedantic(once, rounds=5, iterations=1, warmup_rounds=1)
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update({"objects": len(inputs), "network_objects_per_s": len(inputs) / median})
+
+
 def test_annotate_local_engine_4x_images(benchmark, coco_like_4x, tmp_path):
     """The same on four times the images: the start-up (model compilation, first decodes) weighs a quarter as
     much, so this is closer to the rate on a whole data set."""
@@ -126,10 +153,16 @@ if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/annotate.json").read_text())
     cpu = data["machine_info"].get("cpu", {})
     print(f"{cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} logical cores")
+    network = next((b["extra_info"]["network_objects_per_s"] for b in data["benchmarks"]
+                    if "network_objects_per_s" in b["extra_info"]), None)
     for b in data["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if "objects_per_s" in info:
+            share = f" = {info['objects_per_s'] / network:.2f} x the network alone" if network else ""
             print(f"{b['name']}: median {median:.2f} s for {info['images']} images, {info['objects']} objects = "
-                  f"{info['objects_per_s']:.0f} objects/s, {info['images_per_s']:.1f} images/s")
+                  f"{info['objects_per_s']:.0f} objects/s{share}, {info['images_per_s']:.1f} images/s")
+        elif "network_objects_per_s" in info:
+            print(f"{b['name']}: median {median:.2f} s for {info['objects']} objects = "
+                  f"{info['network_objects_per_s']:.0f} objects/s (baseline)")
         else:
             print(f"{b['name']}: {json.dumps(info)}")

@@ -130,6 +130,23 @@ def test_segment_many_matches_segment(segmenter, car):
         assert iou(one.mask, result.mask) > 0.99
 
 
+def test_segment_many_does_not_depend_on_the_batch(segmenter, car):
+    """segment_many runs its inputs in batches of up to BATCH: an object's result must be the same whatever batch,
+    and position in it, it lands in (so the local and the Ray engine give identical outputs)."""
+    from polyseg.network import BATCH
+
+    image, meta = car
+    pts = np.asarray(meta["extreme_points"], float)
+    prompts = [pts + d for d in range(-3, 4)]  # 7 objects: one full batch and a partial one
+    assert len(prompts) > BATCH
+    together = segmenter.segment_many(image, prompts)
+    shuffled = segmenter.segment_many(image, prompts[::-1])[::-1]
+    alone = [segmenter.segment_many(image, [p])[0] for p in prompts]
+    for a, b, c in zip(together, shuffled, alone):
+        assert np.array_equal(a.mask_crop, b.mask_crop) and np.array_equal(a.mask_crop, c.mask_crop)
+        assert a.score == b.score == c.score
+
+
 def test_segment_many_of_nothing(segmenter, car):
     assert segmenter.segment_many(car[0], []) == []
 

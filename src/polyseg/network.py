@@ -19,6 +19,10 @@ import numpy as np
 
 #: File name of the bundled IR (its .bin lies beside it).
 BUNDLED_MODEL = "polyseg_unet.xml"
+#: Inputs per inference in :meth:`Network.run_many`. Batches of 4 run ~20 % more objects per second than single
+#: inputs on a 2-core CPU (``benchmarks/``); the batch dimension is dynamic (1..4), so a result does not depend
+#: on which batch, or which position in it, its input had.
+BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -135,11 +139,15 @@ class Network:
         self._queue = None  # AsyncInferQueue for run_many, made on first use
         self._lock = threading.Lock()
 
-    def _compile(self, extra: dict[str, object] | None = None):
-        """Compile the network for one ``(1, 4, S, S)`` input, with ``extra`` properties over the user's."""
+    def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
+        """Compile the network for ``(1, 4, S, S)`` inputs, or ``(1..batch, 4, S, S)`` if ``batch > 1``, with
+        ``extra`` properties over the user's."""
+        import openvino as ov
+
         model = self._model.clone()
         s = self.info.input_size
-        model.reshape({model.input(0): [1, 4, s, s]})
+        n = ov.Dimension(1, batch) if batch > 1 else ov.Dimension(1)
+        model.reshape({model.input(0): ov.PartialShape([n, ov.Dimension(4), ov.Dimension(s), ov.Dimension(s)])})
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
@@ -161,26 +169,33 @@ class Network:
         """Run ``count`` inputs, each ``(4, S, S)`` float32; yields ``(index, (S, S) probabilities)`` in the order
         the results arrive. Thread-safe; consume the generator to the end.
 
-        Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams) and an
-        ``AsyncInferQueue``. The caller's work overlaps with the streams: ``inputs`` may be a generator that
-        builds the next input while earlier ones run, and results are handed out as soon as they are ready.
+        Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams), a batch
+        dimension of 1 to :data:`BATCH`, and an ``AsyncInferQueue``: inputs go in batches of :data:`BATCH` (the
+        last one smaller). The caller's work overlaps with the streams: ``inputs`` may be a generator that builds
+        the next input while earlier batches run, and results are handed out as soon as they are ready.
         """
         import openvino as ov
 
         done: queue.SimpleQueue = queue.SimpleQueue()
         n = 0
+        group: list[np.ndarray] = []
         with self._lock:  # one queue, used by one caller at a time
             if self._queue is None:
-                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"})
+                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=BATCH)
                 # Two requests per stream, so a stream never waits while Python builds or finishes an object.
                 jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 self._queue = ov.AsyncInferQueue(compiled, jobs)
-                self._queue.set_callback(_store_output)
-            for i, x in enumerate(inputs):
-                self._queue.start_async({0: x[None]}, (done, i))
+                self._queue.set_callback(_store_outputs)
+            for x in inputs:
+                group.append(x)
                 n += 1
+                if len(group) == BATCH:
+                    self._queue.start_async({0: np.stack(group)}, (done, n - BATCH))
+                    group = []
                 while not done.empty():
                     yield done.get()
+            if group:
+                self._queue.start_async({0: np.stack(group)}, (done, n - len(group)))
             self._queue.wait_all()
         while not done.empty():
             yield done.get()
@@ -188,6 +203,9 @@ class Network:
             raise ValueError(f"run_many: expected {count} inputs, got {n}")
 
 
-def _store_output(request, userdata: tuple[queue.SimpleQueue, int]) -> None:
-    done, i = userdata
-    done.put((i, np.array(request.get_output_tensor(0).data[0, 0], dtype=np.float32)))
+def _store_outputs(request, userdata: tuple[queue.SimpleQueue, int]) -> None:
+    """AsyncInferQueue callback: hand out each output of a batch whose first input had index ``first``."""
+    done, first = userdata
+    out = request.get_output_tensor(0).data
+    for k in range(out.shape[0]):
+        done.put((first + k, np.array(out[k, 0], dtype=np.float32)))
