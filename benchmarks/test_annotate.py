@@ -82,14 +82,18 @@ def test_annotate_local_engine(benchmark, coco_like, tmp_path):
     run_annotate(benchmark, coco_like, tmp_path)
 
 
-def test_network_alone_on_the_same_objects(benchmark, coco_like):
+@pytest.mark.parametrize("batch", [4, 1])
+def test_network_alone_on_the_same_objects(benchmark, coco_like, batch, monkeypatch):
     """The baseline of this run: the network alone (``Network.run_many``, both cores) on the inputs of the same
-    1,344 boxes, built beforehand. The end-to-end rates above are reported as a share of this one."""
+    1,344 boxes, built beforehand. The end-to-end rates above are reported as a share of this one (batch 4, as
+    shipped); batch 1 shows what batching brings."""
+    import polyseg.network
     from polyseg import Segmenter
     from polyseg.annotate.engine import load_image
     from polyseg.annotate.formats import open_dataset, pixel_box
     from polyseg.crop import network_input
 
+    monkeypatch.setattr(polyseg.network, "BATCH", batch)  # read when run_many first compiles
     path, images, _ = coco_like
     segmenter = Segmenter.from_pretrained()
     inputs = []
@@ -106,7 +110,7 @@ def test_network_alone_on_the_same_objects(benchmark, coco_like):
 
     benchmark.pedantic(once, rounds=5, iterations=1, warmup_rounds=1)
     median = benchmark.stats.stats.median
-    benchmark.extra_info.update({"objects": len(inputs), "network_objects_per_s": len(inputs) / median})
+    benchmark.extra_info.update({"objects": len(inputs), "batch": batch, "network_objects_per_s": len(inputs) / median})
 
 
 def test_annotate_local_engine_4x_images(benchmark, coco_like_4x, tmp_path):
@@ -154,7 +158,7 @@ if __name__ == "__main__":
     cpu = data["machine_info"].get("cpu", {})
     print(f"{cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} logical cores")
     network = next((b["extra_info"]["network_objects_per_s"] for b in data["benchmarks"]
-                    if "network_objects_per_s" in b["extra_info"]), None)
+                    if b["extra_info"].get("batch") == 4), None)
     for b in data["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if "objects_per_s" in info:
@@ -163,6 +167,7 @@ if __name__ == "__main__":
                   f"{info['objects_per_s']:.0f} objects/s{share}, {info['images_per_s']:.1f} images/s")
         elif "network_objects_per_s" in info:
             print(f"{b['name']}: median {median:.2f} s for {info['objects']} objects = "
-                  f"{info['network_objects_per_s']:.0f} objects/s (baseline)")
+                  f"{info['network_objects_per_s']:.0f} objects/s = {info['network_objects_per_s'] / network:.2f} x "
+                  "batch 4 (baseline)")
         else:
             print(f"{b['name']}: {json.dumps(info)}")

@@ -137,6 +137,7 @@ class Network:
         self._single = self._compile()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._queue = None  # AsyncInferQueue for run_many, made on first use
+        self._batch = BATCH
         self._lock = threading.Lock()
 
     def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
@@ -181,7 +182,8 @@ class Network:
         group: list[np.ndarray] = []
         with self._lock:  # one queue, used by one caller at a time
             if self._queue is None:
-                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=BATCH)
+                self._batch = BATCH
+                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
                 # Two requests per stream, so a stream never waits while Python builds or finishes an object.
                 jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 self._queue = ov.AsyncInferQueue(compiled, jobs)
@@ -189,8 +191,8 @@ class Network:
             for x in inputs:
                 group.append(x)
                 n += 1
-                if len(group) == BATCH:
-                    self._queue.start_async({0: np.stack(group)}, (done, n - BATCH))
+                if len(group) == self._batch:
+                    self._queue.start_async({0: np.stack(group)}, (done, n - self._batch))
                     group = []
                 while not done.empty():
                     yield done.get()
