@@ -24,6 +24,10 @@ from datasets import CITYSCAPES_NAMES, CITYSCAPES_SIZE, RESERVED_CITIES, citysca
 from evaluate import SIZE_BINS
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", type=Path)
@@ -53,8 +57,7 @@ def main() -> None:
             area = int(m.sum())
             if area < 150:  # as the reader drops them
                 continue
-            iou = lambda o: float((m & o).sum() / max((m | o).sum(), 1))
-            rows.append((area, iou(shifted == i + 1), iou(trial == i + 1)))
+            rows.append((area, _iou(m, shifted == i + 1), _iou(m, trial == i + 1)))
     rows = np.array(rows)
     print("| objects (px at 2048x1024) | n | half-pixel shift: median / mean IoU | 640x640 rounded: median / mean IoU |")
     print("|---|---|---|---|")
