@@ -18,8 +18,9 @@ def main(path: str) -> None:
     print("|---|---|---|")
     for name, m in med.items():
         print(f"| {name} | {m * 1000:.2f} ms | {base / m:.1f}x |")
-    many = by_name["test_segment_many_20_objects"]
-    print(f"segment_many: {many['extra_info']['objects'] / med['test_segment_many_20_objects']:.0f} objects/s")
+    for name in ("test_segment_many_20_objects", "test_segment_many_20_objects_unbatched"):
+        if name in by_name:
+            print(f"{name}: {by_name[name]['extra_info']['objects'] / med[name]:.0f} objects/s")
     cold = by_name["test_cold_start_and_peak_rss"]["extra_info"]
     print(f"cold start (import + load + first polygon): {cold['cold_start_s_median']:.2f} s median; "
           f"peak RSS {cold['peak_rss_mb_max']:.0f} MB")
