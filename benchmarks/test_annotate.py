@@ -93,7 +93,7 @@ def test_network_alone_on_the_same_objects(benchmark, coco_like, batch, monkeypa
     from polyseg.annotate.formats import open_dataset, pixel_box
     from polyseg.crop import network_input
 
-    monkeypatch.setattr(polyseg.network, "BATCH", batch)  # read when run_many first compiles
+    monkeypatch.setattr(polyseg.network, "BATCH", batch)  # read when the Segmenter is created
     path, images, _ = coco_like
     segmenter = Segmenter.from_pretrained()
     inputs = []

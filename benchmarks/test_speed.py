@@ -47,7 +47,7 @@ def test_segment_many_20_objects_unbatched(benchmark, scene, many_prompts, monke
     import polyseg.network
     from polyseg import Segmenter
 
-    monkeypatch.setattr(polyseg.network, "BATCH", 1)  # read when run_many first compiles
+    monkeypatch.setattr(polyseg.network, "BATCH", 1)  # read when the Segmenter is created
     image, _ = scene
     with Segmenter.from_pretrained() as segmenter:
         results = benchmark(segmenter.segment_many, image, many_prompts)

@@ -137,7 +137,7 @@ class Network:
         self._single = self._compile()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._queue = None  # AsyncInferQueue for run_many, made on first use
-        self._batch = BATCH
+        self._batch = BATCH  # of run_many's compilation
         self._lock = threading.Lock()
 
     def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
@@ -147,8 +147,7 @@ class Network:
 
         model = self._model.clone()
         s = self.info.input_size
-        n = ov.Dimension(1, batch) if batch > 1 else ov.Dimension(1)
-        model.reshape({model.input(0): ov.PartialShape([n, ov.Dimension(4), ov.Dimension(s), ov.Dimension(s)])})
+        model.reshape({model.input(0): ov.PartialShape([ov.Dimension(1, batch), 4, s, s])})  # (1, 1) is static 1
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
@@ -182,7 +181,6 @@ class Network:
         group: list[np.ndarray] = []
         with self._lock:  # one queue, used by one caller at a time
             if self._queue is None:
-                self._batch = BATCH
                 compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
                 # Two requests per stream, so a stream never waits while Python builds or finishes an object.
                 jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
