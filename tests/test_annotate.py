@@ -323,6 +323,30 @@ def test_tasks_travel_as_json():
     assert Task.from_json(task.to_json()) == task
 
 
+def test_the_local_engine_streams_reading_only_a_few_images_ahead(tmp_path):
+    from polyseg.annotate.engine import segment_tasks
+
+    image = np.full((48, 64, 3), 60, np.uint8)
+    image[10:30, 20:50] = 200  # the object in every box
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    pulled = []
+
+    def tasks():
+        for i in range(200):
+            pulled.append(i)
+            yield Task(str(i), str(tmp_path / "a.png"), ((0, (20, 10, 50, 30)), (1, (18, 8, 52, 32))))
+
+    results = segment_tasks(tasks(), Segmenter.from_pretrained(), "coco", workers=2)
+    first = next(results)
+    ahead = len(pulled)  # tasks read before the first result came out
+    rest = list(results)
+
+    assert ahead < 50, f"images are streamed, not all read first ({ahead} read)"
+    assert [r["task"] for r in [first, *rest]] == [str(i) for i in range(200)]  # in input order
+    assert all(r["objects"] == first["objects"] and not r["failures"] for r in rest)
+    assert list(first["objects"]) == ["0", "1"]
+
+
 # --- command line, progress ------------------------------------------------------------------------------------
 
 

@@ -115,6 +115,24 @@ def test_frames_are_rebuilt_at_cityscapes_size_with_exact_masks(tmp_path):
     assert list(read_layered(root / "train/images", root / "train/labels", NAMES, min_area=41)) == []
 
 
+def test_the_first_trials_drawing_rounds_vertices_at_640_and_enlarges_the_mask(tmp_path):
+    # A traffic sign 4 x 10 px at 2048x1024: at 640x640 its vertices fall between pixels and are rounded, and each
+    # pixel painted there becomes a 3.2 x 1.6 px block. Exact drawing (default) and trial drawing must differ.
+    root = write_export(tmp_path, {"ulm_000001_000019_leftImg8bit": [yolo_line(5, rect(1000, 500, 1003, 509), 2048, 1024)]})
+    read = lambda **kw: next(read_layered(root / "train/images", root / "train/labels", NAMES, min_area=1, **kw))
+
+    (_, exact), = read().instances
+    (_, trial), = read(labels_at=(640, 640)).instances
+
+    x0, x1, y0, y1 = round(1000 / 3.2), round(1003 / 3.2), round(500 / 1.6), round(509 / 1.6)  # 312, 313, 312, 318
+    small = np.zeros((640, 640), np.uint8)
+    small[y0 : y1 + 1, x0 : x1 + 1] = 1
+    expected = cv2.resize(small, (2048, 1024), interpolation=cv2.INTER_NEAREST).astype(bool)
+    np.testing.assert_array_equal(trial, expected)
+    assert exact.sum() == 40 and trial.sum() != 40
+    assert trial.shape == exact.shape == (1024, 2048)
+
+
 def test_reserved_cities_are_skipped_before_their_files_are_opened(tmp_path):
     w, h = 64, 32
     root = write_export(

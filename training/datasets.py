@@ -393,6 +393,14 @@ def paint_layers(polygons: list[np.ndarray], width: int, height: int) -> np.ndar
     return canvas
 
 
+def paint_layers_rounded(normalised: list[np.ndarray], at: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """The first 2.0 trial's drawing, kept for the rasterisation ablation: normalised polygons scaled to ``at``
+    (width, height), vertices rounded to whole pixels, painted there with :func:`paint_layers`, then enlarged
+    (nearest) to ``size``. Same ``(height, width)`` int32 map as :func:`paint_layers` at ``size``."""
+    small = paint_layers([np.round(q * at) for q in normalised], *at)
+    return small if tuple(at) == tuple(size) else cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+
+
 def read_layered(
     image_dir: Path | str,
     label_dir: Path | str,
@@ -403,6 +411,7 @@ def read_layered(
     min_area: int = 150,
     frame_filter: Callable[[str], bool] | None = None,
     group_fn: Callable[[str], str] = cityscapes_city,
+    labels_at: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """YOLOv8-seg labels whose lines are polygons in *depth order*: an object's visible region is its polygon
     minus every polygon after it in the file. That is how the Roboflow export of Cityscapes stores each frame's
@@ -420,6 +429,9 @@ def read_layered(
     frame_filter : called with the frame name before anything of it is read; frames it rejects are skipped.
         Frames of :data:`RESERVED_CITIES` are always skipped.
     group_fn : the frame's group (default: its Cityscapes city, so that splits are made by city).
+    labels_at : None (default): exact masks, drawn at ``size``. A (width, height) such as (640, 640): the masks
+        are drawn there with rounded vertices and enlarged (:func:`paint_layers_rounded`), as the first trial
+        drew them; only for the rasterisation ablation (``training/ablate.py``).
 
     Normalised vertices are scaled by the frame size and taken as pixel-centre coordinates (the export keeps
     Cityscapes' integer vertices: ``x_norm * 2048`` is a whole number).
@@ -440,8 +452,11 @@ def read_layered(
         width, height = size if size is not None else (image.shape[1], image.shape[0])
         if (width, height) != (image.shape[1], image.shape[0]):
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-        polys = [np.asarray(v[1:], np.float64).reshape(-1, 2) * (width, height) for v in lines]
-        canvas = paint_layers(polys, width, height)
+        norm = [np.asarray(v[1:], np.float64).reshape(-1, 2) for v in lines]
+        if labels_at is None:
+            canvas = paint_layers([q * (width, height) for q in norm], width, height)
+        else:
+            canvas = paint_layers_rounded(norm, labels_at, (width, height))
         instances = []
         for i, v in enumerate(lines):
             if int(v[0]) not in keep_ids:
@@ -454,11 +469,12 @@ def read_layered(
 
 
 def cityscapes_yolo_sources(
-    root: Path | str, val_cities: tuple[str, ...] = ("tubingen", "ulm")
+    root: Path | str, val_cities: tuple[str, ...] = ("tubingen", "ulm"), labels_at: tuple[int, int] | None = None
 ) -> dict[str, Callable[[], Iterator[Frame]]]:
     """Train / val readers for the Roboflow YOLOv8-seg export of Cityscapes (``root/data.yaml``,
     ``root/{train,valid,test}/{images,labels}``). Its folders are a random split of frames, so they are pooled
     and split again *by city*: ``val_cities`` for validation, every other city but the reserved ones for training.
+    ``labels_at``: see :func:`read_layered`.
     """
     root = Path(root)
     names = yolo_class_names(root / "data.yaml")
@@ -467,7 +483,7 @@ def cityscapes_yolo_sources(
     def read(want_val: bool) -> Iterator[Frame]:
         in_split = lambda name: (cityscapes_city(name) in val_cities) == want_val
         for d in folders:
-            yield from read_layered(d / "images", d / "labels", names, frame_filter=in_split)
+            yield from read_layered(d / "images", d / "labels", names, frame_filter=in_split, labels_at=labels_at)
 
     return {"train": lambda: read(False), "val": lambda: read(True)}
 

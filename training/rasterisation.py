@@ -17,10 +17,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from datasets import CITYSCAPES_NAMES, CITYSCAPES_SIZE, RESERVED_CITIES, cityscapes_city, paint_layers, yolo_class_names
+from datasets import (
+    CITYSCAPES_NAMES,
+    CITYSCAPES_SIZE,
+    RESERVED_CITIES,
+    cityscapes_city,
+    paint_layers,
+    paint_layers_rounded,
+    yolo_class_names,
+)
 from evaluate import SIZE_BINS
 
 
@@ -48,8 +55,7 @@ def main() -> None:
         norm = [np.asarray(v[1:], np.float64).reshape(-1, 2) for v in lines]
         exact = paint_layers([q * (W, H) for q in norm], W, H)
         shifted = paint_layers([q * (W, H) + 0.5 for q in norm], W, H)
-        small = paint_layers([np.round(q * 640) for q in norm], 640, 640)
-        trial = cv2.resize(small, (W, H), interpolation=cv2.INTER_NEAREST)
+        trial = paint_layers_rounded(norm, (640, 640), (W, H))
         for i, v in enumerate(lines):
             if int(v[0]) not in keep:
                 continue

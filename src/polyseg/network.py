@@ -165,9 +165,10 @@ class Network:
         finally:
             self._requests.put(request)
 
-    def run_many(self, inputs: Iterable[np.ndarray], count: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Run ``count`` inputs, each ``(4, S, S)`` float32; yields ``(index, (S, S) probabilities)`` in the order
-        the results arrive. Thread-safe; consume the generator to the end.
+    def run_many(self, inputs: Iterable[np.ndarray], count: int | None) -> Iterator[tuple[int, np.ndarray]]:
+        """Run ``count`` inputs (None: as many as ``inputs`` gives), each ``(4, S, S)`` float32; yields
+        ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe; consume the generator to
+        the end.
 
         Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams), a batch
         dimension of 1 to :data:`BATCH`, and an ``AsyncInferQueue``: inputs go in batches of :data:`BATCH` (the
@@ -199,7 +200,7 @@ class Network:
             self._queue.wait_all()
         while not done.empty():
             yield done.get()
-        if n != count:
+        if count is not None and n != count:
             raise ValueError(f"run_many: expected {count} inputs, got {n}")
 
 

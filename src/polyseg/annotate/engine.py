@@ -8,12 +8,13 @@ import contextlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..crop import network_input
+from ..crop import CropWindow, network_input
 from ..prompt import check_tolerance
 from ..segmenter import Segmenter
 from .formats import Task, payload, pixel_box
@@ -54,8 +55,116 @@ def unreadable(task: Task, reason: str) -> dict[str, Any]:
     return {"task": task.key, "objects": {}, "failures": {str(i): reason for i, _ in task.boxes}}
 
 
-#: Images whose objects go through the network in one stream: the network's pipeline drains once per chunk.
-CHUNK = 8
+#: Traced results a stream may wait on at once: the tracing threads' backlog, and so the images it keeps alive.
+MAX_BACKLOG = 16
+
+
+@dataclass
+class _Pending:
+    """One task on its way through :func:`segment_stream`: its result, and how many of its objects are out."""
+
+    result: dict[str, Any]
+    sent: int = 0  # objects handed to the network
+    back: int = 0  # objects whose output came back
+    read: bool = False  # every object of the task was handed to the network
+    traced: list[Future] = field(default_factory=list)
+
+
+def segment_stream(
+    loaded: Iterable[tuple[Task, np.ndarray | None, str]],
+    segmenter: Segmenter,
+    fmt: str,
+    *,
+    rle: bool,
+    tolerance: float,
+    pool: ThreadPoolExecutor | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Segment the boxes of a stream of decoded images, as one continuous stream through the network.
+
+    Parameters
+    ----------
+    loaded : iterable of (Task, image, reason)
+        Each task with its ``(H, W, 3)`` uint8 RGB image, or None and the reason it could not be read. Pulled
+        lazily: the next image is taken when the network can accept its objects.
+    pool : ThreadPoolExecutor, optional
+        Threads that trace the network's outputs while this one builds its inputs; None: this thread does both.
+
+    Yields
+    ------
+    dict
+        Per task, in input order, as soon as all its objects are done: ``{"task": key, "objects": {index:
+        payload}, "failures": {index: reason}}``, indices as strings in input order, payloads as
+        :func:`polyseg.annotate.formats.payload` makes them.
+
+    The objects are those :meth:`Segmenter.segment_many` would give image by image (the same preparation, network
+    and tracing), but the network's streams never drain between images. Memory holds the images whose objects
+    are in the network (a few batches) or waiting to be traced (at most :data:`MAX_BACKLOG`), whatever the
+    number of tasks.
+    """
+    pending: deque[_Pending] = deque()  # in input order, not yet yielded
+    jobs: dict[int, tuple[_Pending, int, np.ndarray, CropWindow]] = {}  # objects in the network, by input index
+    backlog: deque[Future] = deque()
+    radius = segmenter.info.point_radius
+
+    def inputs() -> Iterator[np.ndarray]:  # built while the network runs the earlier ones
+        n = 0
+        for task, image, reason in loaded:
+            item = _Pending({"task": task.key, "objects": {}, "failures": {}})
+            pending.append(item)
+            if image is None:
+                item.result["failures"].update((i, reason) for i, _ in task.boxes)
+            else:
+                image = segmenter._model_order(image)
+                for index, edges in task.boxes:
+                    box, why = pixel_box(edges, image.shape[1], image.shape[0], task.normalised)
+                    if box is None:
+                        item.result["failures"][index] = why
+                        continue
+                    window = segmenter._prepare(image, None, box)[1]
+                    jobs[n] = (item, index, image, window)
+                    item.sent, n = item.sent + 1, n + 1
+                    yield network_input(image, window, None, radius)
+            item.read = True
+
+    def finish(item: _Pending, index: int, image_size: tuple[int, int], window: CropWindow, prob: np.ndarray) -> None:
+        seg = segmenter._finish(prob, window, image_size, tolerance)
+        item.result["objects"][index] = payload(seg, fmt, rle=rle) if seg.parts else None
+
+    def ready(wait: bool) -> Iterator[dict[str, Any]]:  # the finished tasks at the head, in order
+        while pending and pending[0].read and pending[0].back == pending[0].sent:
+            if not wait and not all(f.done() for f in pending[0].traced):
+                return
+            item = pending.popleft()
+            for f in item.traced:
+                f.result()  # re-raises a tracing error
+            yield _as_json(item.result)
+
+    for j, prob in segmenter._net.run_many(inputs(), None):
+        item, index, image, window = jobs.pop(j)
+        item.back += 1
+        if pool is None:
+            finish(item, index, image.shape[:2], window, prob)
+        else:  # traced in the pool's threads while this one feeds the network
+            future = pool.submit(finish, item, index, image.shape[:2], window, prob)
+            item.traced.append(future)
+            backlog.append(future)
+            while len(backlog) > MAX_BACKLOG:
+                backlog.popleft().result()
+            while backlog and backlog[0].done():
+                backlog.popleft()
+        yield from ready(wait=False)
+    yield from ready(wait=True)
+    if pending:  # every input came back: only a bug leaves a task behind
+        raise RuntimeError(f"segment_stream: {len(pending)} tasks left unfinished")
+
+
+def _as_json(result: dict[str, Any]) -> dict[str, Any]:
+    """None marks an empty mask (a "no_object" failure); indices become JSON keys, in input order."""
+    objects = result["objects"]
+    result["failures"].update((i, "no_object") for i, p in objects.items() if p is None)
+    result["objects"] = {str(i): objects[i] for i in sorted(objects) if objects[i] is not None}
+    result["failures"] = {str(i): r for i, r in sorted(result["failures"].items())}
+    return result
 
 
 def segment_images(
@@ -67,65 +176,8 @@ def segment_images(
     tolerance: float,
     pool: ThreadPoolExecutor | None = None,
 ) -> list[dict[str, Any]]:
-    """Segment the boxes of several decoded images in one stream through the network.
-
-    Parameters
-    ----------
-    loaded : list of (Task, image, reason)
-        Each task with its ``(H, W, 3)`` uint8 RGB image, or None and the reason it could not be read.
-    pool : ThreadPoolExecutor, optional
-        Threads that trace the network's outputs while this one builds its inputs; None: this thread does both.
-
-    Returns
-    -------
-    list of dict
-        Per task, ``{"task": key, "objects": {index: payload}, "failures": {index: reason}}``, indices as
-        strings in input order, payloads as :func:`polyseg.annotate.formats.payload` makes them.
-
-    The objects are those :meth:`Segmenter.segment_many` would give image by image (the same preparation, network
-    and tracing), but the network's streams stay busy across images instead of draining after each one.
-    """
-    done: list[dict[str, Any]] = []
-    jobs = []  # (objects of its task, object index, image, box); the crop window is added when its input is built
-    for task, image, reason in loaded:
-        objects: dict[int, Any] = {}
-        failures: dict[int, str] = {}
-        done.append({"task": task.key, "objects": objects, "failures": failures})
-        if image is None:
-            failures.update((i, reason) for i, _ in task.boxes)
-            continue
-        image = segmenter._model_order(image)
-        for index, edges in task.boxes:
-            box, why = pixel_box(edges, image.shape[1], image.shape[0], task.normalised)
-            if box is None:
-                failures[index] = why
-            else:
-                jobs.append([objects, index, image, box])
-    radius = segmenter.info.point_radius
-
-    def inputs() -> Iterator[np.ndarray]:  # built while the network runs the earlier ones
-        for job in jobs:
-            job[3] = segmenter._prepare(job[2], None, job[3])[1]
-            yield network_input(job[2], job[3], None, radius)
-
-    def finish(j: int, prob: np.ndarray) -> None:
-        objects, index, image, window = jobs[j]
-        seg = segmenter._finish(prob, window, image.shape[:2], tolerance)
-        objects[index] = payload(seg, fmt, rle=rle) if seg.parts else None
-
-    if pool is None:
-        for j, prob in segmenter._net.run_many(inputs(), len(jobs)):
-            finish(j, prob)
-    else:  # masks traced in the pool's threads while this one feeds the network
-        futures = [pool.submit(finish, j, prob) for j, prob in segmenter._net.run_many(inputs(), len(jobs))]
-        for f in futures:
-            f.result()
-    for result in done:  # None marks an empty mask; indices as JSON keys, in input order
-        objects = result["objects"]
-        result["failures"].update((i, "no_object") for i, p in objects.items() if p is None)
-        result["objects"] = {str(i): objects[i] for i in sorted(objects) if objects[i] is not None}
-        result["failures"] = {str(i): r for i, r in sorted(result["failures"].items())}
-    return done
+    """:func:`segment_stream` of a list of decoded images (one batch of the Ray engine), as a list."""
+    return list(segment_stream(loaded, segmenter, fmt, rle=rle, tolerance=tolerance, pool=pool))
 
 
 def segment_tasks(
@@ -136,15 +188,14 @@ def segment_tasks(
     rle: bool = False,
     tolerance: float = 1.4,
     workers: int = 2,
-    chunk: int = CHUNK,
     finish_threads: int = 1,
 ) -> Iterator[dict[str, Any]]:
-    """Results of :func:`segment_images` for each task, in order: ``workers`` threads read and decode the next
-    images (decoding and OpenVINO release the GIL) while the network runs on a chunk of ``chunk`` images, this
-    thread building the network's inputs and ``finish_threads`` threads (0: this one) tracing its outputs.
-    Memory holds at most ``chunk + 2 * workers`` images, whatever the number of tasks. ``segmenter`` may still be
-    loading (a Future): the first images are read meanwhile, and its result is awaited when they are ready."""
+    """Results of :func:`segment_stream` for each task, in order: ``workers`` threads read and decode the next
+    ``2 * workers`` images (decoding and OpenVINO release the GIL) while the network runs on the earlier ones,
+    this thread building the network's inputs and ``finish_threads`` threads (0: this one) tracing its outputs.
+    ``segmenter`` may still be loading (a Future): the first images are read meanwhile."""
     tolerance = check_tolerance(tolerance)
+    todo = iter(tasks)
     ahead: deque[tuple[Task, Future]] = deque()
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="polyseg-read") as pool, ThreadPoolExecutor(
         finish_threads, thread_name_prefix="polyseg-finish"
@@ -153,17 +204,19 @@ def segment_tasks(
         def read(task: Task) -> tuple[np.ndarray | None, str]:
             return load_image(task.image) if task.boxes else (None, "")
 
-        def run(n: int) -> list[dict[str, Any]]:
-            loaded = []
-            for _ in range(n):
-                task, future = ahead.popleft()
-                loaded.append((task, *future.result()))
-            seg = segmenter.result() if isinstance(segmenter, Future) else segmenter
-            return segment_images(loaded, seg, fmt, rle=rle, tolerance=tolerance, pool=finisher)
+        def fill() -> None:  # keep 2 * workers images reading ahead
+            while len(ahead) < 2 * max(1, workers):
+                task = next(todo, None)
+                if task is None:
+                    return
+                ahead.append((task, pool.submit(read, task)))
 
-        for task in tasks:
-            ahead.append((task, pool.submit(read, task)))
-            if len(ahead) >= chunk + 2 * workers:
-                yield from run(chunk)
-        while ahead:
-            yield from run(min(chunk, len(ahead)))
+        def loaded() -> Iterator[tuple[Task, np.ndarray | None, str]]:
+            while ahead:
+                task, future = ahead.popleft()
+                fill()
+                yield (task, *future.result())
+
+        fill()  # the first images decode while the model compiles
+        seg = segmenter.result() if isinstance(segmenter, Future) else segmenter
+        yield from segment_stream(loaded(), seg, fmt, rle=rle, tolerance=tolerance, pool=finisher)

@@ -1,0 +1,134 @@
+"""What each part of the weights 2.0 recipe brings: short training runs from scratch that differ from the recipe in
+one thing only, on the same prepared cache, validated on the same objects.
+
+    python training/ablate.py --cache CACHE --cityscapes-yolo DATA/Cityscapes-3 \\
+        --full-history CACHE/run/history.json --out weights/ablations.json
+
+``CACHE`` is the cache that ``run.py`` prepared for 2.0 (``train.pkl``, ``val.pkl``). Each arm trains
+``--epochs`` x ``--samples-per-epoch`` samples with the recipe's cosine schedule and keeps its best epoch by
+validation iIoU, as ``train.py`` does; a killed run resumes (rerun the same command). The arms:
+
+- ``recipe``: weights 2.0's recipe (image-quality augmentation, the 2.0 draw weights, exact masks);
+- ``recipe-seed1``: the same with another seed: how far two runs of one recipe differ (the noise floor);
+- ``no-quality-aug``: without blur / resize / JPEG / sharpen augmentation;
+- ``draw-1.1``: 1.1's draw weights (every set once, OtonomDataset 0.33, AdasWithoutDA 2) instead of 2.0's;
+- ``labels-640``: Cityscapes masks drawn as the first trial drew them (640x640, rounded vertices, enlarged);
+  the other sets' objects and the validation objects are the recipe's.
+
+The schedule's share is the recipe at this short budget against the full 2.0 run (``--full-history``). All runs
+are validated on the cache's ``val.pkl`` (exact masks) at 128x128; per-set figures come from the same predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import time
+from pathlib import Path
+
+import train
+from datasets import cityscapes_yolo_sources
+from prepare import instance_patch, load
+
+#: The 2.0 recipe's draw weights (weights/README.md gives the full command); sets not named are drawn once.
+DRAW_2_0 = ["camvid=5", "adas=6", "otonom=1", "coco128=5", "coco=3", "humanseg=4", "pennfudan=4"]
+#: 1.1's draw weights (``run.py``'s defaults for the shared sets).
+DRAW_1_1 = ["otonom=0.33", "adas=2"]
+CITYSCAPES_SOURCE = "cityscapes_rf"  # the source name run.py gives the Roboflow export
+
+ARMS: dict[str, dict] = {
+    "recipe": {},
+    "recipe-seed1": {"seed": 1},
+    "no-quality-aug": {"quality_aug": False},
+    "draw-1.1": {"source_weight": DRAW_1_1},
+    "labels-640": {"cache": "labels-640"},
+}
+
+
+def labels_640_cache(cache: Path, root: Path, out: Path) -> Path:
+    """A copy of ``cache`` whose Cityscapes *training* objects are drawn at 640x640 with rounded vertices; the
+    other sets' objects and ``val.pkl`` are the cache's own. Built once (``out/train.pkl``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "val.pkl").exists():
+        (out / "val.pkl").symlink_to((cache / "val.pkl").resolve())
+    if (out / "train.pkl").exists():
+        return out
+    t0 = time.time()
+    patches = [p for p in load(cache / "train.pkl") if p.source != CITYSCAPES_SOURCE]
+    kept = len(patches)
+    for frame in cityscapes_yolo_sources(root, labels_at=(640, 640))["train"]():
+        patches += [instance_patch(frame, cls, m, CITYSCAPES_SOURCE) for cls, m in frame.instances]
+    with open(out / "train.tmp", "wb") as f:
+        pickle.dump([vars(p) for p in patches], f, protocol=pickle.HIGHEST_PROTOCOL)
+    (out / "train.tmp").replace(out / "train.pkl")
+    print(f"labels-640 cache: {kept} objects kept, {len(patches) - kept} Cityscapes objects redrawn "
+          f"in {time.time() - t0:.0f} s")
+    return out
+
+
+def best_epoch(history: list[dict]) -> dict:
+    """The epoch ``train.py`` keeps (highest iIoU), with its overall and per-set metrics."""
+    return max(history, key=lambda h: h["iIoU"])
+
+
+def run_arm(name: str, a: argparse.Namespace) -> dict:
+    change = ARMS[name]
+    cache = a.cache
+    if change.get("cache") == "labels-640":
+        cache = labels_640_cache(a.cache, a.cityscapes_yolo, a.work / "cache-labels-640")
+    args = train.parser().parse_args([])
+    args.cache, args.out, args.resume = cache, a.work / name, True
+    args.epochs, args.samples_per_epoch, args.threads = a.epochs, a.samples_per_epoch, a.threads
+    args.quality_aug, args.source_weight = change.get("quality_aug", True), change.get("source_weight", DRAW_2_0)
+    args.seed = change.get("seed", 0)
+    done = args.out / "history.json"
+    if not done.exists():
+        train.train(args)
+    history = json.loads(done.read_text())
+    return {"change": {k: v for k, v in change.items()}, "best": best_epoch(history),
+            "seconds": sum(h["seconds"] for h in history)}
+
+
+def table(report: dict) -> str:
+    arms = report["arms"]
+    sources = sorted(next(iter(arms.values()))["best"]["sources"])
+    lines = ["| run | samples | best epoch | aIoU | iIoU | " + " | ".join(f"{s} iIoU" for s in sources) + " |",
+             "|---" * (5 + len(sources)) + "|"]
+    for name, r in arms.items():
+        b = r["best"]
+        lines.append(f"| {name} | {r['samples']:,} | {b['epoch']} | {b['aIoU']:.1f} | {b['iIoU']:.1f} | "
+                     + " | ".join(f"{b['sources'][s]['iIoU']:.1f}" for s in sources) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, required=True, help="the cache run.py prepared (train.pkl, val.pkl)")
+    p.add_argument("--cityscapes-yolo", type=Path, help="the Roboflow export (needed by the labels-640 arm)")
+    p.add_argument("--work", type=Path, help="where the arms' runs go (default CACHE/ablation)")
+    p.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=list(ARMS))
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--samples-per-epoch", type=int, default=5000)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--full-history", type=Path, help="history.json of the full 2.0 run (the schedule's share)")
+    p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run (2.0: 20,000)")
+    p.add_argument("--out", type=Path, required=True, help="JSON report")
+    a = p.parse_args()
+    a.work = a.work or a.cache / "ablation"
+    if "labels-640" in a.arms and a.cityscapes_yolo is None:
+        raise SystemExit("the labels-640 arm needs --cityscapes-yolo")
+    report: dict = {"epochs": a.epochs, "samples_per_epoch": a.samples_per_epoch, "arms": {}}
+    for name in a.arms:
+        report["arms"][name] = run_arm(name, a) | {"samples": a.epochs * a.samples_per_epoch}
+        a.out.write_text(json.dumps(report, indent=1))  # as each arm finishes
+    if a.full_history is not None:
+        history = json.loads(a.full_history.read_text())
+        report["arms"]["full 2.0 run"] = {"change": "the shipped run's schedule", "best": best_epoch(history),
+                                          "samples": a.full_samples_per_epoch * len(history), "seconds": sum(h["seconds"] for h in history)}
+    a.out.write_text(json.dumps(report, indent=1))
+    print(table(report))
+
+
+if __name__ == "__main__":
+    main()
