@@ -79,7 +79,7 @@ def run_arm(name: str, a: argparse.Namespace) -> dict:
         cache = labels_640_cache(a.cache, a.cityscapes_yolo, a.work / "cache-labels-640")
     args = train.parser().parse_args([])
     args.cache, args.out, args.resume = cache, a.work / name, True
-    args.epochs, args.samples_per_epoch, args.threads = a.epochs, a.samples_per_epoch, a.threads
+    args.epochs, args.samples_per_epoch, args.batch, args.threads = a.epochs, a.samples_per_epoch, a.batch, a.threads
     args.quality_aug, args.source_weight = change.get("quality_aug", True), change.get("source_weight", DRAW_2_0)
     args.seed = change.get("seed", 0)
     done = args.out / "history.json"
@@ -102,7 +102,7 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", type=Path, required=True, help="the cache run.py prepared (train.pkl, val.pkl)")
     p.add_argument("--cityscapes-yolo", type=Path, help="the Roboflow export (needed by the labels-640 arm)")
@@ -110,11 +110,12 @@ def main() -> None:
     p.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=list(ARMS))
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--samples-per-epoch", type=int, default=5000)
+    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--full-history", type=Path, help="history.json of the full 2.0 run (the schedule's share)")
     p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run (2.0: 20,000)")
     p.add_argument("--out", type=Path, required=True, help="JSON report")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     a.work = a.work or a.cache / "ablation"
     if "labels-640" in a.arms and a.cityscapes_yolo is None:
         raise SystemExit("the labels-640 arm needs --cityscapes-yolo")
@@ -128,6 +129,7 @@ def main() -> None:
                                           "samples": a.full_samples_per_epoch * len(history), "seconds": sum(h["seconds"] for h in history)}
     a.out.write_text(json.dumps(report, indent=1))
     print(table(report))
+    return report
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""The ablation runs of weights 2.0 (``training/ablate.py``) on a tiny synthetic cache and a tiny Roboflow-style
+Cityscapes export: one change per arm, the first trial's label drawing for the ``labels-640`` arm, resumable.
+
+Needs PyTorch (the ``train`` extra); skipped where it is not installed, as in the default test run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+ablate = pytest.importorskip("ablate")
+
+from prepare import Patch, load
+
+SOURCES = ["camvid", "adas", "otonom", "coco128", "coco", "humanseg", "pennfudan", "cityscapes_rf"]
+
+
+def blob(rng: np.random.Generator, source: str) -> Patch:
+    yy, xx = np.mgrid[:64, :64]
+    mask = ((xx - 32) ** 2 / rng.uniform(100, 500) + (yy - 32) ** 2 / rng.uniform(100, 500) <= 1).astype(np.uint8) * 255
+    image = rng.integers(0, 90, (64, 64, 3), dtype=np.uint8)
+    image[mask > 0] += 120
+    return Patch(image, mask, source, "car", "frame", f"{source}/0")
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """The 2.0 recipe's sources, 3 objects each for training and 1 for validation."""
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 3), ("val", 1)):
+        patches = [blob(rng, s) for s in SOURCES for _ in range(n)]
+        (tmp_path / f"{name}.pkl").write_bytes(pickle.dumps([dataclasses.asdict(p) for p in patches]))
+    return tmp_path
+
+
+@pytest.fixture
+def export(tmp_path):
+    """One training frame (jena) with a 20 x 16 px car, one validation frame (ulm): ``data.yaml`` + folders."""
+    root = tmp_path / "Cityscapes-3"
+    (root / "train/images").mkdir(parents=True)
+    (root / "train/labels").mkdir(parents=True)
+    (root / "data.yaml").write_text("names:\n- car\n- person\nnc: 2\n")
+    x0, y0, x1, y1 = 1001, 501, 1020, 516  # pixel-centre vertices at 2048x1024
+    line = "0 " + " ".join(f"{x / 2048:.8f} {y / 1024:.8f}" for x, y in [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    for city in ("jena", "ulm"):
+        name = f"{city}_000001_000019_leftImg8bit"
+        assert cv2.imwrite(str(root / "train/images" / f"{name}.jpg"), np.full((64, 64, 3), 90, np.uint8))
+        (root / "train/labels" / f"{name}.txt").write_text(line + "\n")
+    return root
+
+
+def test_the_labels_640_arm_redraws_only_the_cityscapes_training_objects(cache, export, tmp_path):
+    out = ablate.labels_640_cache(cache, export, tmp_path / "arm")
+
+    patches = load(out / "train.pkl")
+    others = [p for p in patches if p.source != "cityscapes_rf"]
+    redrawn = [p for p in patches if p.source == "cityscapes_rf"]
+    assert len(others) == 3 * (len(SOURCES) - 1)  # kept as they were
+    assert [p.group for p in redrawn] == ["cityscapes_rf/jena"]  # ulm is a validation city
+    assert (out / "val.pkl").resolve() == (cache / "val.pkl").resolve()  # validated on the same objects
+    # 20 x 16 px exactly drawn; at 640x640 with rounded vertices and enlarged it covers a different pixel count.
+    assert (redrawn[0].mask > 127).sum() != 20 * 16
+
+
+def test_each_arm_trains_once_and_the_report_keeps_its_best_epoch(cache, tmp_path, capsys):
+    argv = ["--cache", str(cache), "--arms", "recipe", "no-quality-aug", "--epochs", "2", "--samples-per-epoch",
+            "8", "--batch", "4", "--threads", "1", "--out", str(tmp_path / "ablations.json")]
+
+    report = ablate.main(argv)
+
+    assert list(report["arms"]) == ["recipe", "no-quality-aug"]
+    for name, arm in report["arms"].items():
+        history = json.loads((cache / "ablation" / name / "history.json").read_text())
+        assert len(history) == 2 and arm["samples"] == 16
+        assert set(arm["best"]["sources"]) == set(SOURCES)
+    assert report["arms"]["no-quality-aug"]["change"] == {"quality_aug": False}
+    assert json.loads((tmp_path / "ablations.json").read_text()) == report
+    assert "| recipe | 16 |" in capsys.readouterr().out
+    mtime = (cache / "ablation" / "recipe" / "history.json").stat().st_mtime
+    ablate.main(argv)  # a rerun reports without training again
+    assert (cache / "ablation" / "recipe" / "history.json").stat().st_mtime == mtime
