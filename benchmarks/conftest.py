@@ -40,7 +40,7 @@ def scene():
 @pytest.fixture(scope="session")
 def many_prompts(scene):
     """20 prompts of different sizes and places: the car's points shifted and scaled, half as boxes."""
-    image, points = scene
+    _, points = scene
     rng = np.random.default_rng(0)
     centre = points.mean(axis=0)
     prompts = []

@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from evaluate import grabcut
 from polyseg.crop import CropWindow, network_input
@@ -34,25 +35,19 @@ def test_network_alone(benchmark, segmenter, scene):
     assert prob.shape == (128, 128)
 
 
-def test_segment_many_20_objects(benchmark, segmenter, scene, many_prompts):
-    """20 objects of one image, inference in batches of ``polyseg.network.BATCH``; objects/s = 20 / median."""
-    image, _ = scene
-    results = benchmark(segmenter.segment_many, image, many_prompts)
-    assert len(results) == 20
-    benchmark.extra_info["objects"] = 20
-
-
-def test_segment_many_20_objects_unbatched(benchmark, scene, many_prompts, monkeypatch):
-    """The same with batches of 1 (the network's throughput compilation before batching): what batching brings."""
+@pytest.mark.parametrize("batch", [4, 1])
+def test_segment_many_20_objects(benchmark, scene, many_prompts, batch, monkeypatch):
+    """20 objects of one image, inference in batches of ``batch`` (4: ``polyseg.network.BATCH`` as shipped; 1: the
+    network's throughput compilation before batching, what batching brings); objects/s = 20 / median."""
     import polyseg.network
     from polyseg import Segmenter
 
-    monkeypatch.setattr(polyseg.network, "BATCH", 1)  # read when the Segmenter is created
+    monkeypatch.setattr(polyseg.network, "BATCH", batch)  # read when the Segmenter is created
     image, _ = scene
     with Segmenter.from_pretrained() as segmenter:
         results = benchmark(segmenter.segment_many, image, many_prompts)
     assert len(results) == 20
-    benchmark.extra_info["objects"] = 20
+    benchmark.extra_info.update({"objects": 20, "batch": batch})
 
 
 def test_grabcut_baseline(benchmark, scene):

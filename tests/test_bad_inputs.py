@@ -425,7 +425,7 @@ def test_a_closed_segmenter_refuses_to_work():
     with pytest.raises(RuntimeError, match=CLOSED):
         segmenter.segment_many(IMAGE, [POINTS])
     with pytest.raises(RuntimeError, match=CLOSED):
-        segmenter.info
+        _ = segmenter.info
 
 
 def test_leaving_the_with_block_closes_the_segmenter():

@@ -236,7 +236,7 @@ def test_render_points_draws_a_disc_centred_on_each_point():
     n, labels, _, centroids = cv2.connectedComponentsWithStats(channel)
     assert n - 1 == len(POINTS)
     for point in POINTS:
-        label = labels[int(round(point[1])), int(round(point[0]))]
+        label = labels[round(point[1]), round(point[0])]
         assert label > 0
         assert np.linalg.norm(centroids[label] - point) < 0.5
 
@@ -290,7 +290,7 @@ def test_network_input_layout_is_r_g_b_then_points():
     assert np.all(x[0] == 10) and np.all(x[1] == 120) and np.all(x[2] == 250)
     assert set(np.unique(x[3]).tolist()) == {0.0, 255.0}
     for px, py in window.to_input(points):
-        assert x[3, int(round(py)), int(round(px))] == 255
+        assert x[3, round(py), round(px)] == 255
 
 
 def test_network_input_point_channel_matches_render_points():

@@ -237,7 +237,7 @@ def test_installed_wheel_finds_its_weights(tmp_path):
         "sys.exit(cli.main(['--example', '--overlay', 'o.png']))"
     )
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", code, str(site)], check=False, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert len(json.loads(run.stdout)["polygon"]) >= 3
     assert (tmp_path / "o.png").exists()
