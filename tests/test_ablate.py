@@ -17,17 +17,11 @@ import pytest
 pytest.importorskip("torch")
 ablate = pytest.importorskip("ablate")
 
-from prepare import Patch, load
+from training_data import ellipse_patch
+
+from prepare import load
 
 SOURCES = ["camvid", "adas", "otonom", "coco128", "coco", "humanseg", "pennfudan", "cityscapes_rf"]
-
-
-def blob(rng: np.random.Generator, source: str) -> Patch:
-    yy, xx = np.mgrid[:64, :64]
-    mask = ((xx - 32) ** 2 / rng.uniform(100, 500) + (yy - 32) ** 2 / rng.uniform(100, 500) <= 1).astype(np.uint8) * 255
-    image = rng.integers(0, 90, (64, 64, 3), dtype=np.uint8)
-    image[mask > 0] += 120
-    return Patch(image, mask, source, "car", "frame", f"{source}/0")
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def cache(tmp_path):
     """The 2.0 recipe's sources, 3 objects each for training and 1 for validation."""
     rng = np.random.default_rng(0)
     for name, n in (("train", 3), ("val", 1)):
-        patches = [blob(rng, s) for s in SOURCES for _ in range(n)]
+        patches = [ellipse_patch(rng, s) for s in SOURCES for _ in range(n)]
         (tmp_path / f"{name}.pkl").write_bytes(pickle.dumps([dataclasses.asdict(p) for p in patches]))
     return tmp_path
 

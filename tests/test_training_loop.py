@@ -15,17 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 train = pytest.importorskip("train")
 
-from prepare import Patch
-
-
-def ellipse_patch(rng: np.random.Generator, source: str) -> Patch:
-    """A 64x64 patch with a bright ellipse on a noisy background."""
-    yy, xx = np.mgrid[:64, :64]
-    a, b = rng.uniform(10, 24, 2)
-    mask = (((xx - 32) / a) ** 2 + ((yy - 32) / b) ** 2 <= 1).astype(np.uint8) * 255
-    image = rng.integers(0, 90, (64, 64, 3), dtype=np.uint8)
-    image[mask > 0] += 120
-    return Patch(image, mask, source, "blob", "frame", f"{source}/0")
+from training_data import ellipse_patch
 
 
 @pytest.fixture
