@@ -63,9 +63,11 @@ def test_the_labels_640_arm_redraws_only_the_cityscapes_training_objects(cache, 
     assert (redrawn[0].mask > 127).sum() != 20 * 16
 
 
-def test_each_arm_trains_once_and_the_report_keeps_its_best_epoch(cache, tmp_path, capsys):
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the score/IoU correlation of a single object is undefined
+def test_each_arm_trains_once_and_is_evaluated_through_polygon(cache, export, tmp_path, capsys):
     argv = ["--cache", str(cache), "--arms", "recipe", "no-quality-aug", "--epochs", "2", "--samples-per-epoch",
-            "8", "--batch", "4", "--threads", "1", "--out", str(tmp_path / "ablations.json")]
+            "8", "--batch", "4", "--threads", "1", "--out", str(tmp_path / "ablations.json"),
+            "--evaluate", "--cityscapes-yolo", str(export), "--eval-sources", "cityscapes_rf"]
 
     report = ablate.main(argv)
 
@@ -74,9 +76,13 @@ def test_each_arm_trains_once_and_the_report_keeps_its_best_epoch(cache, tmp_pat
         history = json.loads((cache / "ablation" / name / "history.json").read_text())
         assert len(history) == 2 and arm["samples"] == 16
         assert set(arm["best"]["sources"]) == set(SOURCES)
+        # the ulm frame's car (20 x 16 = 320 px at 2048x1024), through the exported IR and polygon()
+        assert arm["polygon"]["cityscapes_rf"]["n"] == 1
+        assert arm["polygon"]["cityscapes_rf/size <500px"]["n"] == 1 and "iou" in arm["polygon"]["cityscapes_rf"]
     assert report["arms"]["no-quality-aug"]["change"] == {"quality_aug": False}
     assert json.loads((tmp_path / "ablations.json").read_text()) == report
-    assert "| recipe | 16 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| recipe | 16 |" in printed and "cityscapes_rf/size <500px (n=1)" in printed
     mtime = (cache / "ablation" / "recipe" / "history.json").stat().st_mtime
     ablate.main(argv)  # a rerun reports without training again
     assert (cache / "ablation" / "recipe" / "history.json").stat().st_mtime == mtime

@@ -2,7 +2,7 @@
 one thing only, on the same prepared cache, validated on the same objects.
 
     python training/ablate.py --cache CACHE --cityscapes-yolo DATA/Cityscapes-3 \\
-        --full-history CACHE/run/history.json --out weights/ablations.json
+        --full-run CACHE/run --evaluate --out weights/ablations.json
 
 ``CACHE`` is the cache that ``run.py`` prepared for 2.0 (``train.pkl``, ``val.pkl``). Each arm trains
 ``--epochs`` x ``--samples-per-epoch`` samples with the recipe's cosine schedule and keeps its best epoch by
@@ -16,9 +16,11 @@ validation iIoU, as ``train.py`` does; a killed run resumes (rerun the same comm
 - ``labels-640``: Cityscapes masks drawn as the first trial drew them (640x640, rounded vertices, enlarged);
   the other sets' objects and the validation objects are the recipe's.
 
-The schedule's share is the recipe at this short budget, at 4 times it, and the full 2.0 run (``--full-history``).
-All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128; per-set figures come from the same
-predictions.
+The schedule's share is the recipe at this short budget, at 4 times it, and the full 2.0 run (``--full-run``, its
+``history.json`` and ``best.pt``). All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128;
+per-set figures come from the same predictions. With ``--evaluate``, each run's best epoch is also exported (FP16)
+and evaluated as users run it, through ``polygon()`` at full resolution with ``evaluate.py``'s code, on the
+Cityscapes validation cities (per object size at 2048x1024) and CamVid val.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import pickle
 import time
 from pathlib import Path
 
+import evaluate
+import export
 import train
-from datasets import cityscapes_yolo_sources
-from prepare import instance_patch, load
+from datasets import cityscapes_yolo_sources, shared_sources, user_sources
+from prepare import SHARED_DATA, instance_patch, load
 
 #: The 2.0 recipe's draw weights (weights/README.md gives the full command); sets not named are drawn once.
 DRAW_2_0 = ["camvid=5", "adas=6", "otonom=1", "coco128=5", "coco=3", "humanseg=4", "pennfudan=4"]
@@ -94,6 +98,19 @@ def run_arm(name: str, a: argparse.Namespace) -> dict:
             "seconds": sum(h["seconds"] for h in history)}
 
 
+def evaluate_run(checkpoint: Path, out_dir: Path, a: argparse.Namespace) -> dict:
+    """Export ``checkpoint`` (FP16) and evaluate it through ``polygon()`` on ``--eval-sources`` (no baselines);
+    the report is kept beside the IR and reused when it exists."""
+    report_path = out_dir / "evaluation.json"
+    if not report_path.exists():
+        sources = shared_sources(a.data) | user_sources(cityscapes_yolo=a.cityscapes_yolo)
+        ir = export.export(checkpoint, out_dir / "ir" / "polyseg_unet.xml", f"ablation-{out_dir.name}")
+        report = evaluate.run(ir, sources, a.eval_sources, baselines=False)
+        report_path.write_text(json.dumps(report, indent=1))
+    report = json.loads(report_path.read_text())
+    return {k: v for k, v in report["full_resolution"].items() if not k.count("/") or "size" in k}
+
+
 def table(report: dict) -> str:
     arms = report["arms"]
     sources = sorted(next(iter(arms.values()))["best"]["sources"])
@@ -103,6 +120,15 @@ def table(report: dict) -> str:
         b = r["best"]
         lines.append(f"| {name} | {r['samples']:,} | {b['epoch']} | {b['aIoU']:.1f} | {b['iIoU']:.1f} | "
                      + " | ".join(f"{b['sources'][s]['iIoU']:.1f}" for s in sources) + " |")
+    evaluated = {name: r["polygon"] for name, r in arms.items() if "polygon" in r}
+    if evaluated:
+        groups = sorted({g for e in evaluated.values() for g in e if g != "all"})
+        lines += ["", "Through polygon() at full resolution (mean IoU; ±3 px clicks in brackets):", "",
+                  "| run | " + " | ".join(f"{g} (n={next(iter(evaluated.values()))[g]['n']})" for g in groups) + " |",
+                  "|---" * (1 + len(groups)) + "|"]
+        for name, e in evaluated.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{e[g]['iou']:.1f} ({e[g].get('iou_jitter', float('nan')):.1f})" for g in groups) + " |")
     return "\n".join(lines)
 
 
@@ -116,25 +142,33 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--samples-per-epoch", type=int, default=5000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--full-history", type=Path, help="history.json of the full 2.0 run (the schedule's share)")
+    p.add_argument("--full-run", type=Path, help="the full 2.0 run's folder (history.json, best.pt): the schedule's share")
+    p.add_argument("--evaluate", action="store_true", help="also evaluate each run's best epoch through polygon()")
+    p.add_argument("--eval-sources", nargs="+", default=["cityscapes_rf", "camvid"])
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data sets (CamVid val)")
     p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run (2.0: 20,000)")
     p.add_argument("--out", type=Path, required=True, help="JSON report")
     a = p.parse_args(argv)
     a.work = a.work or a.cache / "ablation"
-    if "labels-640" in a.arms and a.cityscapes_yolo is None:
-        raise SystemExit("the labels-640 arm needs --cityscapes-yolo")
+    if a.cityscapes_yolo is None and ("labels-640" in a.arms or a.evaluate):
+        raise SystemExit("the labels-640 arm and --evaluate need --cityscapes-yolo")
     report: dict = {"epochs": a.epochs, "samples_per_epoch": a.samples_per_epoch, "arms": {}}
     for name in a.arms:
         report["arms"][name] = run_arm(name, a)
         a.out.write_text(json.dumps(report, indent=1))  # as each arm finishes
-    if a.full_history is not None:
-        history = json.loads(a.full_history.read_text())
+    if a.full_run is not None:
+        history = json.loads((a.full_run / "history.json").read_text())
         report["arms"]["full 2.0 run"] = {
             "change": "the shipped run's schedule",
             "best": best_epoch(history),
             "samples": a.full_samples_per_epoch * len(history),
             "seconds": sum(h["seconds"] for h in history),
         }
+    if a.evaluate:
+        for name, r in report["arms"].items():
+            run_dir = a.full_run if name == "full 2.0 run" else a.work / name
+            r["polygon"] = evaluate_run(run_dir / "best.pt", a.work / "evaluation" / name.replace(" ", "-"), a)
+            a.out.write_text(json.dumps(report, indent=1))
     a.out.write_text(json.dumps(report, indent=1))
     print(table(report))
     return report
