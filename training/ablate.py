@@ -122,9 +122,13 @@ def table(report: dict) -> str:
                      + " | ".join(f"{b['sources'][s]['iIoU']:.1f}" for s in sources) + " |")
     evaluated = {name: r["polygon"] for name, r in arms.items() if "polygon" in r}
     if evaluated:
-        groups = sorted({g for e in evaluated.values() for g in e if g != "all"})
+        first = next(iter(evaluated.values()))
+        groups = []  # each data set, then its size bins (those with at least 30 objects)
+        for source in sorted(k for k in first if "/" not in k and k != "all"):
+            bins = [f"{source}/size {label}" for _, _, label in evaluate.SIZE_BINS]
+            groups += [source] + [b for b in bins if b in first and first[b]["n"] >= 30]
         lines += ["", "Through polygon() at full resolution (mean IoU; ±3 px clicks in brackets):", "",
-                  "| run | " + " | ".join(f"{g} (n={next(iter(evaluated.values()))[g]['n']})" for g in groups) + " |",
+                  "| run | " + " | ".join(f"{g.replace('/size ', ' ')} (n={first[g]['n']})" for g in groups) + " |",
                   "|---" * (1 + len(groups)) + "|"]
         for name, e in evaluated.items():
             lines.append(f"| {name} | " + " | ".join(
