@@ -88,6 +88,7 @@ def evaluate_frames(
                 seg = segmenter.segment(frame.image, pts)
                 pred = fill(seg.polygon, shape)
                 row["iou"] = iou(pred, gt)
+                row["area_ratio"] = float(pred.sum() / gt.sum())  # > 1: the outline is drawn too large
                 row["iou_mask"] = iou(seg.mask, gt)
                 row["score"] = seg.score
                 row["border"] = border_error(pred, gt)
@@ -128,7 +129,7 @@ def size_bin(area: int) -> str:
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
-    keys = ["iou", "iou_mask", "iou_jitter", "iou_box", "iou_boxfill", "iou_grabcut", "border"]
+    keys = ["iou", "iou_mask", "iou_jitter", "iou_box", "iou_boxfill", "iou_grabcut", "border", "area_ratio"]
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[r["source"]].append(r)
@@ -141,7 +142,7 @@ def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
         for k in keys:
             vals = np.array([r[k] for r in rs if k in r and np.isfinite(r[k])], np.float64)
             if len(vals):
-                s[k] = float(vals.mean() * (1 if k == "border" else 100))
+                s[k] = float(vals.mean() * (1 if k in ("border", "area_ratio") else 100))
         out[name] = s
     ious = np.array([r["iou"] for r in rows])
     scores = np.array([r["score"] for r in rows])
@@ -154,7 +155,8 @@ def markdown(summary: dict[str, dict[str, float]], min_class_n: int = 30) -> str
     cols = [("n", "objects", "{:.0f}"), ("iou", "IoU", "{:.1f}"), ("iou_mask", "mask IoU", "{:.1f}"),
             ("iou_jitter", "IoU ±3px", "{:.1f}"),
             ("iou_box", "IoU box only", "{:.1f}"), ("iou_boxfill", "filled box", "{:.1f}"),
-            ("iou_grabcut", "grabCut", "{:.1f}"), ("border", "border err px", "{:.2f}")]
+            ("iou_grabcut", "grabCut", "{:.1f}"), ("border", "border err px", "{:.2f}"),
+            ("area_ratio", "predicted / true px", "{:.3f}")]
     lines = ["| set | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, s in summary.items():
         if "/" in name and s["n"] < min_class_n:
