@@ -17,9 +17,8 @@ import pytest
 pytest.importorskip("torch")
 ablate = pytest.importorskip("ablate")
 
-from training_data import ellipse_patch
-
 from prepare import load
+from training_data import ellipse_patch
 
 SOURCES = ["camvid", "adas", "otonom", "coco128", "coco", "humanseg", "pennfudan", "cityscapes_rf"]
 

@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import time
 from pathlib import Path
 
 import evaluate
 import export
 import train
-from datasets import cityscapes_yolo_sources, shared_sources, user_sources
-from prepare import SHARED_DATA, instance_patch, load
+from datasets import CITYSCAPES_YOLO_SOURCE, cityscapes_yolo_sources, shared_sources, user_sources
+from prepare import SHARED_DATA, instance_patch, load, save
+from run import SHARED_SOURCE_WEIGHTS
 
 #: The 2.0 recipe's draw weights (weights/README.md gives the full command); sets not named are drawn once.
 DRAW_2_0 = ["camvid=5", "adas=6", "otonom=1", "coco128=5", "coco=3", "humanseg=4", "pennfudan=4"]
 #: 1.1's draw weights (``run.py``'s defaults for the shared sets).
-DRAW_1_1 = ["otonom=0.33", "adas=2"]
-CITYSCAPES_SOURCE = "cityscapes_rf"  # the source name run.py gives the Roboflow export
+DRAW_1_1 = [f"{name}={w:g}" for name, w in SHARED_SOURCE_WEIGHTS.items()]
 
 ARMS: dict[str, dict] = {
     "recipe": {},
@@ -62,21 +61,21 @@ def labels_640_cache(cache: Path, root: Path, out: Path) -> Path:
     if (out / "train.pkl").exists():
         return out
     t0 = time.time()
-    patches = [p for p in load(cache / "train.pkl") if p.source != CITYSCAPES_SOURCE]
+    patches = [p for p in load(cache / "train.pkl") if p.source != CITYSCAPES_YOLO_SOURCE]
     kept = len(patches)
     for frame in cityscapes_yolo_sources(root, labels_at=(640, 640))["train"]():
-        patches += [instance_patch(frame, cls, m, CITYSCAPES_SOURCE) for cls, m in frame.instances]
-    with open(out / "train.tmp", "wb") as f:
-        pickle.dump([vars(p) for p in patches], f, protocol=pickle.HIGHEST_PROTOCOL)
-    (out / "train.tmp").replace(out / "train.pkl")
+        patches += [instance_patch(frame, cls, m, CITYSCAPES_YOLO_SOURCE) for cls, m in frame.instances]
+    save(patches, out / "train.pkl")
     print(f"labels-640 cache: {kept} objects kept, {len(patches) - kept} Cityscapes objects redrawn "
           f"in {time.time() - t0:.0f} s")
     return out
 
 
-def best_epoch(history: list[dict]) -> dict:
-    """The epoch ``train.py`` keeps (highest iIoU), with its overall and per-set metrics."""
-    return max(history, key=lambda h: h["iIoU"])
+def summary(change: dict | str, history: list[dict], samples: int) -> dict:
+    """A run's entry in the report: its change, the epoch ``train.py`` keeps (highest iIoU, with its overall and
+    per-set metrics), its samples and its training time."""
+    best = max(history, key=lambda h: h["iIoU"])
+    return {"change": change, "best": best, "samples": samples, "seconds": sum(h["seconds"] for h in history)}
 
 
 def run_arm(name: str, a: argparse.Namespace) -> dict:
@@ -93,9 +92,7 @@ def run_arm(name: str, a: argparse.Namespace) -> dict:
     done = args.out / "history.json"
     if not done.exists():
         train.train(args)
-    history = json.loads(done.read_text())
-    return {"change": dict(change), "best": best_epoch(history), "samples": args.epochs * args.samples_per_epoch,
-            "seconds": sum(h["seconds"] for h in history)}
+    return summary(dict(change), json.loads(done.read_text()), args.epochs * args.samples_per_epoch)
 
 
 def evaluate_run(checkpoint: Path, out_dir: Path, a: argparse.Namespace) -> dict:
@@ -148,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--full-run", type=Path, help="the full 2.0 run's folder (history.json, best.pt): the schedule's share")
     p.add_argument("--evaluate", action="store_true", help="also evaluate each run's best epoch through polygon()")
-    p.add_argument("--eval-sources", nargs="+", default=["cityscapes_rf", "camvid"])
+    p.add_argument("--eval-sources", nargs="+", default=[CITYSCAPES_YOLO_SOURCE, "camvid"])
     p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data sets (CamVid val)")
     p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run (2.0: 20,000)")
     p.add_argument("--out", type=Path, required=True, help="JSON report")
@@ -162,12 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
         a.out.write_text(json.dumps(report, indent=1))  # as each arm finishes
     if a.full_run is not None:
         history = json.loads((a.full_run / "history.json").read_text())
-        report["arms"]["full 2.0 run"] = {
-            "change": "the shipped run's schedule",
-            "best": best_epoch(history),
-            "samples": a.full_samples_per_epoch * len(history),
-            "seconds": sum(h["seconds"] for h in history),
-        }
+        report["arms"]["full 2.0 run"] = summary(
+            "the shipped run's schedule", history, a.full_samples_per_epoch * len(history)
+        )
     if a.evaluate:
         for name, r in report["arms"].items():
             run_dir = a.full_run if name == "full 2.0 run" else a.work / name

@@ -468,6 +468,10 @@ def read_layered(
             yield Frame(name, image, instances, group_fn(name))
 
 
+#: The source name of the Roboflow YOLOv8-seg export of Cityscapes (:func:`user_sources`).
+CITYSCAPES_YOLO_SOURCE = "cityscapes_rf"
+
+
 def cityscapes_yolo_sources(
     root: Path | str, val_cities: tuple[str, ...] = ("tubingen", "ulm"), labels_at: tuple[int, int] | None = None
 ) -> dict[str, Callable[[], Iterator[Frame]]]:
@@ -551,7 +555,7 @@ def user_sources(
     if cityscapes is not None:
         out["cityscapes"] = {s: (lambda s=s: read_cityscapes(cityscapes, s)) for s in ("train", "val")}
     if cityscapes_yolo is not None:
-        out["cityscapes_rf"] = cityscapes_yolo_sources(cityscapes_yolo)
+        out[CITYSCAPES_YOLO_SOURCE] = cityscapes_yolo_sources(cityscapes_yolo)
     if pennfudan is not None:
         pf = Path(pennfudan)
         people = lambda: read_mask_folders(

@@ -78,9 +78,7 @@ def prepare(sources: Sources, cache_dir: Path, splits: tuple[str, ...] = ("train
                 patches += [instance_patch(frame, cls, m, source) for cls, m in frame.instances]
         if not patches:
             raise SystemExit(f"no {split} instances in the given data")
-        paths[split] = cache_dir / f"{split}.pkl"
-        with open(paths[split], "wb") as f:  # plain dicts: loadable whichever module runs as __main__
-            pickle.dump([vars(p) for p in patches], f, protocol=pickle.HIGHEST_PROTOCOL)
+        paths[split] = save(patches, cache_dir / f"{split}.pkl")
         counts = Counter(p.source for p in patches)
         print(f"{split}: {len(patches)} instances {dict(counts)} in {time.time() - t0:.0f} s -> {paths[split]}")
     return paths
@@ -105,6 +103,16 @@ def sources_from_args(a: argparse.Namespace) -> Sources:
         user_sources(a.cityscapes, a.coco, coco_val, cityscapes_yolo=a.cityscapes_yolo, pennfudan=a.pennfudan)
     )
     return sources
+
+
+def save(patches: list[Patch], path: Path) -> Path:
+    """Write a cache split (plain dicts: loadable whichever module runs as ``__main__``), through a temporary file
+    and a rename, so a killed run never leaves half a file; returns ``path``."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump([vars(p) for p in patches], f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return path
 
 
 def load(path: Path) -> list[Patch]:
