@@ -69,3 +69,23 @@ def test_best_checkpoint_holds_weights_the_unet_loads(cache, tmp_path):
     best = torch.load(out / "best.pt", weights_only=False)
     UNet().load_state_dict(best["model"])  # the EMA's weights, without AveragedModel's wrapper keys
     assert best["args"]["ema"] == 0.9
+
+
+def test_a_warm_restart_starts_from_the_given_weights_with_a_fresh_schedule(cache, tmp_path):
+    first = tmp_path / "first"
+    train.train(args_for(cache, first, "--epochs", "1"))
+    start = torch.load(first / "best.pt", weights_only=False)["model"]
+
+    # At learning rate 0 the weights cannot move: what the second run holds is what it started from.
+    second = tmp_path / "second"
+    train.train(args_for(cache, second, "--epochs", "1", "--init-from", str(first / "best.pt"), "--lr", "0"))
+    restarted = torch.load(second / "last.pt", weights_only=False)
+    weights = [k for k in start if "running" not in k and "num_batches" not in k]  # BatchNorm statistics move
+    assert all(torch.equal(restarted["model"][k], start[k]) for k in weights)
+    assert restarted["epoch"] == 0 and len(restarted["history"]) == 1  # its own epochs, counted from one
+    assert restarted["sched"]["last_epoch"] == 2  # two steps of 8 of 16 samples: a schedule of its own
+
+    fresh = tmp_path / "fresh"  # the same run without --init-from keeps its random initial weights instead
+    train.train(args_for(cache, fresh, "--epochs", "1", "--lr", "0"))
+    untrained = torch.load(fresh / "last.pt", weights_only=False)["model"]
+    assert not all(torch.equal(untrained[k], start[k]) for k in weights)

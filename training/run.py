@@ -58,13 +58,14 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--version", default="1.1")
     p.add_argument("--weights", type=Path, default=export.WEIGHTS_DIR)
+    p.add_argument("--run-dir", type=Path, help="where training writes its checkpoints (default: CACHE/run)")
     p.add_argument("--skip-int8", action="store_true")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the filled-box and grabCut baselines (they do not depend on the weights; grabCut takes "
                         "~45 min on 4,000 Cityscapes objects): evaluate.py computes them on its own")
     train.add_train_arguments(p)
     a = p.parse_args()
-    a.out, a.resume = a.cache / "run", True
+    a.out, a.resume = a.run_dir or a.cache / "run", True
     sources = sources_from_args(a)
     if a.source_weight is None:
         a.source_weight = [f"{name}={w}" for name, w in SHARED_SOURCE_WEIGHTS.items() if name in sources]
@@ -78,7 +79,7 @@ def main() -> None:
         train.train(a)
     best = a.out / "best.pt"
     # 3. export FP16
-    stage = a.cache / "export"
+    stage = a.out / "export"
     fp16 = export.export(best, stage / "fp16" / BUNDLED_MODEL, a.version)
     # 4. evaluate FP16, then INT8
     report = {"fp16": evaluate.run(fp16, sources, baselines=not a.no_baselines)}

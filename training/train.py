@@ -2,6 +2,8 @@
 
 A checkpoint is written after every epoch (``last.pt``) and for the best validation IoU (``best.pt``);
 ``--resume`` continues from ``last.pt`` with the same data order, so a killed run loses at most one epoch.
+``--init-from`` starts a new run (new optimiser and schedule) from another run's weights: a second learning-rate
+cycle, as weights 2.1 were trained.
 """
 
 from __future__ import annotations
@@ -129,6 +131,9 @@ def train(args: argparse.Namespace) -> dict:
     val_target = val_y.numpy()
 
     model = UNet().to(device).to(memory_format=torch.channels_last)
+    if args.init_from is not None:  # a warm restart; a resumed run below overwrites these with its own
+        model.load_state_dict(torch.load(args.init_from, map_location=device, weights_only=False)["model"])
+        print(f"weights from {args.init_from}")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
     total = steps_per_epoch * args.epochs
@@ -227,6 +232,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="start from the weights of another run's checkpoint (best.pt) with a fresh optimiser and schedule",
+    )
     p.add_argument(
         "--quality-aug", action="store_true", help="also blur, down-and-up resize, JPEG and sharpen (weights 2.0)"
     )
