@@ -85,3 +85,26 @@ def test_each_arm_trains_once_and_is_evaluated_through_polygon(cache, export, tm
     mtime = (cache / "ablation" / "recipe" / "history.json").stat().st_mtime
     ablate.main(argv)  # a rerun reports without training again
     assert (cache / "ablation" / "recipe" / "history.json").stat().st_mtime == mtime
+
+
+def test_a_second_cycle_counts_its_samples_on_top_of_the_full_run(cache, tmp_path, capsys):
+    import train
+
+    def run(out, *extra):
+        argv = ["--cache", str(cache), "--out", str(out), "--epochs", "1", "--samples-per-epoch", "8"]
+        train.train(train.parser().parse_args([*argv, "--batch", "4", "--threads", "1", *extra]))
+
+    run(tmp_path / "full")
+    run(tmp_path / "cycle", "--init-from", str(tmp_path / "full" / "best.pt"), "--lr", "3e-4")
+    argv = ["--cache", str(cache), "--arms", "recipe", "--epochs", "1", "--samples-per-epoch", "8", "--batch", "4",
+            "--threads", "1", "--out", str(tmp_path / "ablations.json"), "--full-run", str(tmp_path / "full"),
+            "--full-samples-per-epoch", "8"]
+
+    with pytest.raises(SystemExit, match="give --full-run too"):
+        ablate.main([*argv[:-4], "--second-cycle", str(tmp_path / "cycle")])
+    report = ablate.main([*argv, "--second-cycle", str(tmp_path / "cycle")])
+
+    assert list(report["arms"]) == ["recipe", "full 2.0 run", "second cycle"]
+    assert report["arms"]["full 2.0 run"]["samples"] == 8
+    assert report["arms"]["second cycle"]["samples"] == 16  # 8 of the full run, then 8 of its own
+    assert "| second cycle | 16 |" in capsys.readouterr().out

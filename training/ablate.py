@@ -16,8 +16,9 @@ validation iIoU, as ``train.py`` does; a killed run resumes (rerun the same comm
 - ``labels-640``: Cityscapes masks drawn as the first trial drew them (640x640, rounded vertices, enlarged);
   the other sets' objects and the validation objects are the recipe's.
 
-The schedule's share is the recipe at this short budget, at 4 times it, and the full 2.0 run (``--full-run``, its
-``history.json`` and ``best.pt``). All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128;
+The schedule's share is the recipe at this short budget, at 4 times it, the full 2.0 run (``--full-run``, its
+``history.json`` and ``best.pt``), and a second learning-rate cycle that continued from the full run's best epoch
+(``--second-cycle``: a ``run.py --init-from`` run's folder; its samples are counted on top of the full run's). All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128;
 per-set figures come from the same predictions. With ``--evaluate``, each run's best epoch is also exported (FP16)
 and evaluated as users run it, through ``polygon()`` at full resolution with ``evaluate.py``'s code, on the
 Cityscapes validation cities (per object size at 2048x1024) and CamVid val.
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--full-run", type=Path, help="the full 2.0 run's folder (history.json, best.pt): the schedule's share")
+    p.add_argument(
+        "--second-cycle", type=Path, help="a run that continued from --full-run's best.pt (train.py --init-from)"
+    )
     p.add_argument("--evaluate", action="store_true", help="also evaluate each run's best epoch through polygon()")
     p.add_argument("--eval-sources", nargs="+", default=[CITYSCAPES_YOLO_SOURCE, "camvid"])
     p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data sets (CamVid val)")
@@ -162,9 +166,17 @@ def main(argv: list[str] | None = None) -> dict:
         report["arms"]["full 2.0 run"] = summary(
             "the shipped run's schedule", history, a.full_samples_per_epoch * len(history)
         )
+    if a.second_cycle is not None:
+        if a.full_run is None:
+            raise SystemExit("--second-cycle continues the full run: give --full-run too")
+        full = report["arms"]["full 2.0 run"]["samples"]
+        history = json.loads((a.second_cycle / "history.json").read_text())
+        report["arms"]["second cycle"] = summary(
+            "a second cosine cycle from the full run's best epoch", history, full + a.full_samples_per_epoch * len(history)
+        )
     if a.evaluate:
         for name, r in report["arms"].items():
-            run_dir = a.full_run if name == "full 2.0 run" else a.work / name
+            run_dir = {"full 2.0 run": a.full_run, "second cycle": a.second_cycle}.get(name, a.work / name)
             r["polygon"] = evaluate_run(run_dir / "best.pt", a.work / "evaluation" / name.replace(" ", "-"), a)
             a.out.write_text(json.dumps(report, indent=1))
     a.out.write_text(json.dumps(report, indent=1))
