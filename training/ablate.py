@@ -18,8 +18,8 @@ validation iIoU, as ``train.py`` does; a killed run resumes (rerun the same comm
 
 The schedule's share is the recipe at this short budget, at 4 times it, the full 2.0 run (``--full-run``, its
 ``history.json`` and ``best.pt``), and a second learning-rate cycle that continued from the full run's best epoch
-(``--second-cycle``: a ``run.py --init-from`` run's folder; its samples are counted on top of the full run's). All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128;
-per-set figures come from the same predictions. With ``--evaluate``, each run's best epoch is also exported (FP16)
+(``--second-cycle``: a ``run.py --init-from`` run's folder; its samples are counted on top of the full run's).
+All runs are validated on the cache's ``val.pkl`` (exact masks) at 128x128; per-set figures come from the same predictions. With ``--evaluate``, each run's best epoch is also exported (FP16)
 and evaluated as users run it, through ``polygon()`` at full resolution with ``evaluate.py``'s code, on the
 Cityscapes validation cities (per object size at 2048x1024) and CamVid val.
 """
@@ -151,33 +151,31 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--evaluate", action="store_true", help="also evaluate each run's best epoch through polygon()")
     p.add_argument("--eval-sources", nargs="+", default=[CITYSCAPES_YOLO_SOURCE, "camvid"])
     p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data sets (CamVid val)")
-    p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run (2.0: 20,000)")
+    p.add_argument("--full-samples-per-epoch", type=int, default=20000, help="of the full run and the second cycle (2.0: 20,000)")
     p.add_argument("--out", type=Path, required=True, help="JSON report")
     a = p.parse_args(argv)
     a.work = a.work or a.cache / "ablation"
     if a.cityscapes_yolo is None and ("labels-640" in a.arms or a.evaluate):
         raise SystemExit("the labels-640 arm and --evaluate need --cityscapes-yolo")
+    if a.second_cycle is not None and a.full_run is None:
+        raise SystemExit("--second-cycle continues the full run: give --full-run too")
     report: dict = {"epochs": a.epochs, "samples_per_epoch": a.samples_per_epoch, "arms": {}}
+    run_dirs = {name: a.work / name for name in a.arms}
     for name in a.arms:
         report["arms"][name] = run_arm(name, a)
         a.out.write_text(json.dumps(report, indent=1))  # as each arm finishes
-    if a.full_run is not None:
-        history = json.loads((a.full_run / "history.json").read_text())
-        report["arms"]["full 2.0 run"] = summary(
-            "the shipped run's schedule", history, a.full_samples_per_epoch * len(history)
-        )
-    if a.second_cycle is not None:
-        if a.full_run is None:
-            raise SystemExit("--second-cycle continues the full run: give --full-run too")
-        full = report["arms"]["full 2.0 run"]["samples"]
-        history = json.loads((a.second_cycle / "history.json").read_text())
-        report["arms"]["second cycle"] = summary(
-            "a second cosine cycle from the full run's best epoch", history, full + a.full_samples_per_epoch * len(history)
-        )
+    samples = 0  # the full run's and a second cycle's epochs, one after the other
+    for name, run_dir, change in (
+        ("full 2.0 run", a.full_run, "the shipped run's schedule"),
+        ("second cycle", a.second_cycle, "a second cosine cycle from the full run's best epoch"),
+    ):
+        if run_dir is not None:
+            history = json.loads((run_dir / "history.json").read_text())
+            samples += a.full_samples_per_epoch * len(history)
+            report["arms"][name], run_dirs[name] = summary(change, history, samples), run_dir
     if a.evaluate:
         for name, r in report["arms"].items():
-            run_dir = {"full 2.0 run": a.full_run, "second cycle": a.second_cycle}.get(name, a.work / name)
-            r["polygon"] = evaluate_run(run_dir / "best.pt", a.work / "evaluation" / name.replace(" ", "-"), a)
+            r["polygon"] = evaluate_run(run_dirs[name] / "best.pt", a.work / "evaluation" / name.replace(" ", "-"), a)
             a.out.write_text(json.dumps(report, indent=1))
     a.out.write_text(json.dumps(report, indent=1))
     print(table(report))

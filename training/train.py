@@ -3,7 +3,7 @@
 A checkpoint is written after every epoch (``last.pt``) and for the best validation IoU (``best.pt``);
 ``--resume`` continues from ``last.pt`` with the same data order, so a killed run loses at most one epoch.
 ``--init-from`` starts a new run (new optimiser and schedule) from another run's weights: a second learning-rate
-cycle, as weights 2.1 were trained.
+cycle, as the model card's "second cycle" trial (not shipped) was trained.
 """
 
 from __future__ import annotations
