@@ -89,3 +89,19 @@ def test_a_warm_restart_starts_from_the_given_weights_with_a_fresh_schedule(cach
     train.train(args_for(cache, fresh, "--epochs", "1", "--lr", "0"))
     untrained = torch.load(fresh / "last.pt", weights_only=False)["model"]
     assert not all(torch.equal(untrained[k], start[k]) for k in weights)
+
+
+def test_a_run_starts_from_the_shipped_ir_with_frozen_batchnorm(cache, tmp_path):
+    from from_ir import unet_from_ir
+    from polyseg.network import bundled_model_path
+
+    xml = bundled_model_path()
+    with pytest.raises(SystemExit, match="add --freeze-bn"):
+        train.train(args_for(cache, tmp_path / "unfrozen", "--epochs", "1", "--init-from", str(xml)))
+
+    # At learning rate 0 with frozen BatchNorm, nothing moves, statistics included: the run holds the IR's weights.
+    out = tmp_path / "from-ir"
+    train.train(args_for(cache, out, "--epochs", "1", "--init-from", str(xml), "--freeze-bn", "--lr", "0"))
+    held = torch.load(out / "last.pt", weights_only=False)["model"]
+    start = unet_from_ir(xml).state_dict()
+    assert all(torch.equal(held[k], start[k]) for k in start if "num_batches" not in k)

@@ -94,13 +94,24 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cityscapes-yolo", type=Path, metavar="DIR",
                    help="the Roboflow YOLOv8-seg export of Cityscapes (folder with data.yaml), split by city")
     p.add_argument("--pennfudan", type=Path, metavar="DIR", help="the PennFudanPed folder (PNGImages/, PedMasks/)")
+    p.add_argument("--duts", type=Path, metavar="DIR", help="the DUTS folder (DUTS-TR/ and DUTS-TE/ with *-Image, *-Mask)")
+    p.add_argument("--ccp", type=Path, metavar="DIR",
+                   help="the Clothing Co-Parsing folder (photos/, annotations/pixel-level/*.mat)")
 
 
 def sources_from_args(a: argparse.Namespace) -> Sources:
     sources = {} if a.no_shared else shared_sources(a.data)
     coco_val = tuple(a.coco_val) if a.coco_val else None
     sources.update(
-        user_sources(a.cityscapes, a.coco, coco_val, cityscapes_yolo=a.cityscapes_yolo, pennfudan=a.pennfudan)
+        user_sources(
+            a.cityscapes,
+            a.coco,
+            coco_val,
+            cityscapes_yolo=a.cityscapes_yolo,
+            pennfudan=a.pennfudan,
+            duts=getattr(a, "duts", None),
+            ccp=getattr(a, "ccp", None),
+        )
     )
     return sources
 

@@ -19,6 +19,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from from_ir import unet_from_ir
 from model import UNet
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
@@ -131,8 +132,15 @@ def train(args: argparse.Namespace) -> dict:
     val_target = val_y.numpy()
 
     model = UNet().to(device).to(memory_format=torch.channels_last)
+    freeze_bn = getattr(args, "freeze_bn", False)
     if args.init_from is not None:  # a warm restart; a resumed run below overwrites these with its own
-        model.load_state_dict(torch.load(args.init_from, map_location=device, weights_only=False)["model"])
+        if args.init_from.suffix == ".xml":  # a shipped IR: BatchNorm is folded into its convolutions
+            if not freeze_bn:
+                raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
+            state = unet_from_ir(args.init_from).state_dict()
+        else:
+            state = torch.load(args.init_from, map_location=device, weights_only=False)["model"]
+        model.load_state_dict(state)
         print(f"weights from {args.init_from}")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
@@ -160,6 +168,10 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])  # per-epoch seed: a resumed run repeats the same data
         model.train()
+        if freeze_bn:  # BatchNorm keeps its statistics (and an identity read from an IR stays one)
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
         if draw is None:  # every object once per pass, in a new order each epoch
             order = np.resize(rng.permutation(len(train_patches)), steps_per_epoch * args.batch)
         else:
@@ -236,7 +248,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--init-from",
         type=Path,
         metavar="CHECKPOINT",
-        help="start from the weights of another run's checkpoint (best.pt) with a fresh optimiser and schedule",
+        help="start from the weights of another run's checkpoint (best.pt) or of a shipped IR (.xml, with "
+        "--freeze-bn) with a fresh optimiser and schedule",
+    )
+    p.add_argument(
+        "--freeze-bn",
+        action="store_true",
+        help="keep BatchNorm in eval mode while training (its statistics fixed, its scale and shift trained)",
     )
     p.add_argument(
         "--quality-aug", action="store_true", help="also blur, down-and-up resize, JPEG and sharpen (weights 2.0)"
