@@ -28,15 +28,18 @@ class UNet(nn.Module):
     Parameters
     ----------
     in_channels : int
-        4: R, G, B and the extreme-point channel.
+        4: R, G, B and the extreme-point channel; 6 for the correction network (R, G, B, positive clicks,
+        negative clicks, previous probability; :func:`polyseg.crop.correction_input`).
     base : int
         Filters at the first level (f); level k has ``base * 2**k``.
     depth : int
         Number of levels (5 gives 16, 32, 64, 128, 256 for f=16).
     """
 
-    MEAN = (123.7, 116.3, 103.5, 0.0)
-    STD = (58.4, 57.1, 57.4, 255.0)
+    # R, G, B, then the prompt channels (0-255: points; for the correction network positive clicks, negative
+    # clicks and the previous probability), scaled to 0-1.
+    MEAN = (123.7, 116.3, 103.5, 0.0, 0.0, 0.0)
+    STD = (58.4, 57.1, 57.4, 255.0, 255.0, 255.0)
 
     def __init__(self, in_channels: int = 4, base: int = 16, depth: int = 5) -> None:
         super().__init__()

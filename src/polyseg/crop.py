@@ -196,3 +196,42 @@ def network_input(
     out[:3] = window.crop(image_rgb).transpose(2, 0, 1)
     out[3] = render_points(None if points is None else window.to_input(points), window.size, radius)
     return out
+
+
+def correction_input(
+    image_rgb: np.ndarray,
+    window: CropWindow,
+    positive: np.ndarray | None,
+    negative: np.ndarray | None,
+    previous: np.ndarray,
+    radius: float = POINT_RADIUS,
+) -> np.ndarray:
+    """Build one input of the correction network: RGB, positive clicks, negative clicks, previous answer.
+
+    Parameters
+    ----------
+    image_rgb : (H, W, 3) uint8
+        The image, RGB.
+    window : CropWindow
+        The object's window (the first answer's, grown to take in positive clicks outside it).
+    positive, negative : (N, 2) float arrays or None
+        Clicks in image coordinates, (x, y) pixel centres. ``positive`` holds the extreme points (if the first
+        answer came from them) and every positive correction; ``negative`` every negative correction.
+    previous : (size, size) float32
+        The previous answer's foreground probability in this window, 0-1.
+
+    Returns
+    -------
+    np.ndarray
+        ``(6, size, size)`` float32: R, G, B (0-255), positive and negative discs (0 or 255) and the previous
+        probability scaled to 0-255.
+    """
+    if previous.shape != (window.size, window.size):
+        raise ValueError(f"previous must be ({window.size}, {window.size}), got {previous.shape}")
+    out = np.empty((6, window.size, window.size), np.float32)
+    out[:3] = window.crop(image_rgb).transpose(2, 0, 1)
+    for channel, clicks in ((3, positive), (4, negative)):
+        has = clicks is not None and len(clicks)
+        out[channel] = render_points(window.to_input(clicks) if has else None, window.size, radius)
+    out[5] = np.clip(previous, 0.0, 1.0) * 255.0
+    return out

@@ -1,0 +1,328 @@
+"""Train the correction network: the U-Net with six input channels that refines an answer from corrective clicks.
+
+    python training/train_corrections.py --cache CACHE --first weights/polyseg_unet.xml --out CACHE/run-corrections \
+        --init-from weights/polyseg_unet.xml --freeze-bn --lr 3e-4 --epochs 8 --samples-per-epoch 8000
+
+Inputs (``polyseg.crop.correction_input``): R, G, B of the first answer's window, positive clicks (the extreme
+points among them), negative clicks, and the previous answer's probability. The first answer comes from the
+shipped 4-channel IR (``--first``, run with OpenVINO, as at run time). Initialised from a 4-channel model
+(``--init-from``: a checkpoint or an IR), the new channels' weights start at zero, so before training the network
+gives the first answer again whatever the clicks.
+
+Clicks are simulated as RITM trains: for each sample, first some *prior* clicks placed without the model (the
+protocol's rule, with some randomness, on an answer corrected by a brush at each click), then up to
+``--max-iter`` clicks placed on the model's own answers without gradient (the previous probability fed back),
+and a last click whose answer is trained. Validation runs the protocol of :mod:`clicker` at 128x128 on a fixed
+subset of the validation cache: mean IoU after each corrective click, and NoC@85/90 counting the extreme points
+as four clicks. The best epoch is the one with the highest mean IoU over corrective clicks 1-5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import torch
+from clicker import Click, brush, clicks_to_reach, iou, next_click
+from tqdm import tqdm
+
+from from_ir import unet_from_ir
+from model import UNet
+from polyseg.crop import POINT_RADIUS, render_points
+from prepare import DEFAULT_CACHE, Patch, load
+from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
+from train import LOSSES, add_train_arguments
+
+VAL_CLICKS = 8  # corrective clicks simulated per validation object
+SCORE_CLICKS = 5  # the best epoch: mean IoU over corrective clicks 1..SCORE_CLICKS
+
+
+class FirstAnswer:
+    """The first answer's probabilities from a 4-channel IR, in batches (OpenVINO, dynamic batch)."""
+
+    def __init__(self, xml: Path) -> None:
+        core = ov.Core()
+        model = core.read_model(str(xml))
+        model.reshape([-1, 4, 128, 128])
+        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x4: np.ndarray) -> np.ndarray:
+        """``(N, 4, 128, 128)`` float32 -> ``(N, 128, 128)`` float32 probabilities."""
+        return self.request.infer({0: np.ascontiguousarray(x4, np.float32)})[0][:, 0].copy()
+
+
+def widen(state: dict[str, torch.Tensor], channels: int = 6) -> dict[str, torch.Tensor]:
+    """A 4-channel U-Net's weights for ``channels`` inputs: the new channels' first-layer weights are zero."""
+    state = dict(state)
+    key = "down.0.0.weight"  # the first convolution
+    w = state[key]
+    if w.shape[1] != channels:
+        extra = torch.zeros(w.shape[0], channels - w.shape[1], *w.shape[2:], dtype=w.dtype)
+        state[key] = torch.cat([w, extra], 1)
+    for name, pad in (("mean", 0.0), ("std", 255.0)):
+        if state[name].shape[1] != channels:
+            extra = torch.full((1, channels - state[name].shape[1], 1, 1), pad)
+            state[name] = torch.cat([state[name], extra], 1)
+    return state
+
+
+def click_channels(clicks: list[Click], size: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative click discs at network resolution (clicks are input-pixel coordinates)."""
+    pos = np.array([(c.x, c.y) for c in clicks if c.positive], np.float64).reshape(-1, 2)
+    neg = np.array([(c.x, c.y) for c in clicks if not c.positive], np.float64).reshape(-1, 2)
+    return render_points(pos if len(pos) else None, size, radius), render_points(
+        neg if len(neg) else None, size, radius
+    )
+
+
+def build_input(x4: np.ndarray, clicks: list[Click], previous: np.ndarray, radius: float) -> np.ndarray:
+    """The 6-channel input from a first-answer input (its RGB and extreme-point channel), corrective clicks (in
+    input pixels) and the previous probability: the layout of :func:`polyseg.crop.correction_input`."""
+    pos, neg = click_channels(clicks, x4.shape[-1], radius)
+    out = np.empty((6, *x4.shape[1:]), np.float32)
+    out[:3] = x4[:3]
+    out[3] = np.maximum(x4[3], pos)
+    out[4] = neg
+    out[5] = np.clip(previous, 0, 1) * 255.0
+    return out
+
+
+@torch.no_grad()
+def probabilities(model: UNet, x: np.ndarray, amp: bool) -> np.ndarray:
+    xb = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        return torch.sigmoid(model.logits(xb).float()).numpy()[:, 0]
+
+
+def prior_clicks(
+    first: np.ndarray, gt: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[list[Click], np.ndarray]:
+    """``count`` clicks placed without the model on an answer a brush corrects at each click; returns the clicks
+    and the previous probability (the first answer with the brushed pixels set)."""
+    pred = first > 0.5
+    clicked = np.zeros_like(gt)
+    clicks = []
+    for _ in range(count):
+        c = next_click(pred, gt, clicked, rng, spread=0.3)
+        clicks.append(c)
+        clicked[c.y, c.x] = True
+        pred = brush(pred, gt, c)
+    changed = pred != (first > 0.5)
+    return clicks, np.where(changed, pred.astype(np.float32), first)
+
+
+def train(args: argparse.Namespace) -> dict:
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    amp = not args.no_amp
+    train_patches = load(args.cache / "train.pkl")
+    val_patches = load(args.cache / "val.pkl")[:: args.val_stride]
+    draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
+    first = FirstAnswer(args.first)
+    radius = POINT_RADIUS
+
+    model = UNet(in_channels=6).to(memory_format=torch.channels_last)
+    if args.init_from is not None:
+        if args.init_from.suffix == ".xml":
+            if not args.freeze_bn:
+                raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
+            state = unet_from_ir(args.init_from).state_dict()
+        else:
+            state = torch.load(args.init_from, map_location="cpu", weights_only=False)["model"]
+        model.load_state_dict(widen(state))
+        print(f"weights from {args.init_from}")
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
+    total = steps_per_epoch * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    loss_fn = LOSSES[args.loss]
+    start_epoch, best, history = 0, -1.0, []
+    last = out_dir / "last.pt"
+    if args.resume and last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
+        print(f"resumed after epoch {ck['epoch']} (best {best:.2f})")
+    val = build_val(val_patches)
+    if not history:
+        print(json.dumps({"epoch": 0, **validate(model, val, first, amp, radius, baselines=True)}), flush=True)
+
+    aug = QUALITY if args.quality_aug else Augment()
+    for epoch in range(start_epoch, args.epochs):
+        rng = np.random.default_rng([args.seed, epoch])
+        if draw is None:
+            order = np.resize(rng.permutation(len(train_patches)), steps_per_epoch * args.batch)
+        else:
+            order = rng.choice(len(train_patches), steps_per_epoch * args.batch, p=draw)
+        t0, seen, running = time.time(), 0, 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
+        for step in bar:
+            firsts, targets = [], []
+            for i in order[step * args.batch : (step + 1) * args.batch]:
+                p = train_patches[i]
+                s = make_sample(p.image, p.mask, rng, aug)
+                while s is None:
+                    p = train_patches[rng.integers(len(train_patches))]
+                    s = make_sample(p.image, p.mask, rng, aug)
+                firsts.append(s[0])
+                targets.append(s[1] > 0.5)
+            x4 = np.stack(firsts)
+            gt = np.stack(targets)
+            p0 = first(x4)
+            clicks, prev = [], []
+            for k in range(len(x4)):
+                count = min(int(rng.geometric(0.3)) - 1, args.max_prior)
+                c, pr = prior_clicks(p0[k], gt[k], count, rng)
+                clicks.append(c)
+                prev.append(pr)
+            prev = np.stack(prev)
+            iterations = rng.integers(0, args.max_iter + 1, len(x4))
+            model.eval()  # clicks on the model's own answers, no gradient
+            for it in range(int(iterations.max()) + 1):
+                active = np.flatnonzero(iterations >= it)
+                for k in active:
+                    clicked = np.zeros_like(gt[k])
+                    for c in clicks[k]:
+                        clicked[c.y, c.x] = True
+                    clicks[k].append(next_click(prev[k] > 0.5, gt[k], clicked, rng, spread=0.3))
+                if it == iterations.max():
+                    break
+                sel = np.flatnonzero(iterations > it)
+                if len(sel):
+                    xs = np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in sel])
+                    prev[sel] = probabilities(model, xs, amp)
+            model.train()
+            if args.freeze_bn:
+                for m in model.modules():
+                    if isinstance(m, torch.nn.BatchNorm2d):
+                        m.eval()
+            x = torch.from_numpy(np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in range(len(x4))]))
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(gt.astype(np.float32))[:, None]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                logits = model.logits(x)
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(x4)
+            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", sps=f"{seen / (time.time() - t0):.0f}", refresh=False)
+        metrics = validate(model, val, first, amp, radius)
+        metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
+        history.append(metrics)
+        print(json.dumps(metrics), flush=True)
+        if metrics["score"] > best:
+            best = metrics["score"]
+            torch.save(
+                {"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
+                out_dir / "best.pt",
+            )
+        ck = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "history": history,
+            "args": vars(args),
+        }
+        torch.save(ck, out_dir / "last.tmp")
+        (out_dir / "last.tmp").replace(last)
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    return {"best": best, "history": history}
+
+
+def build_val(patches: list[Patch]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    xs, ys, sources = [], [], []
+    for p in patches:
+        s = make_sample(p.image, p.mask, None)
+        if s is not None:
+            xs.append(s[0])
+            ys.append(s[1] > 0.5)
+            sources.append(p.source)
+    return np.stack(xs), np.stack(ys), sources
+
+
+def validate(
+    model: UNet,
+    val: tuple[np.ndarray, np.ndarray, list[str]],
+    first: FirstAnswer,
+    amp: bool,
+    radius: float,
+    baselines: bool = False,
+    batch: int = 64,
+) -> dict:
+    """The protocol at network resolution: IoU after the first answer and after each corrective click."""
+    x4, gt, sources = val
+    ious = np.zeros((len(x4), VAL_CLICKS + 1))
+    brushed = np.zeros_like(ious)
+    for i in range(0, len(x4), batch):
+        xb, gb = x4[i : i + batch], gt[i : i + batch]
+        prev = first(xb)
+        clicks: list[list[Click]] = [[] for _ in range(len(xb))]
+        brush_pred = [p > 0.5 for p in prev]
+        for k in range(len(xb)):
+            ious[i + k, 0] = brushed[i + k, 0] = iou(prev[k] > 0.5, gb[k])
+        for n in range(1, VAL_CLICKS + 1):
+            for k in range(len(xb)):
+                clicked = np.zeros_like(gb[k])
+                for c in clicks[k]:
+                    clicked[c.y, c.x] = True
+                clicks[k].append(next_click(prev[k] > 0.5, gb[k], clicked))
+                if baselines:
+                    brush_pred[k] = brush(brush_pred[k], gb[k], next_click(brush_pred[k], gb[k], clicked))
+                    brushed[i + k, n] = iou(brush_pred[k], gb[k])
+            prev = probabilities(
+                model, np.stack([build_input(xb[k], clicks[k], prev[k], radius) for k in range(len(xb))]), amp
+            )
+            for k in range(len(xb)):
+                ious[i + k, n] = iou(prev[k] > 0.5, gb[k])
+    out = summary(ious)
+    out["sources"] = {s: summary(ious[np.array(sources) == s]) for s in sorted(set(sources))}
+    if baselines:
+        out["no_correction"] = summary(np.repeat(ious[:, :1], VAL_CLICKS + 1, 1))
+        out["brush"] = summary(brushed)
+    return out
+
+
+def summary(ious: np.ndarray) -> dict:
+    """Mean IoU (percent) after each corrective click; NoC@85/90 with the four extreme points as clicks 1-4."""
+    mean = 100 * ious.mean(0)
+    noc = {
+        t: float(np.mean([clicks_to_reach(list(r), t / 100, 4 + VAL_CLICKS, first=4) for r in ious])) for t in (85, 90)
+    }
+    return {
+        "iou_after": [round(float(v), 2) for v in mean],
+        "score": float(mean[1 : SCORE_CLICKS + 1].mean()),
+        "NoC@85": noc[85],
+        "NoC@90": noc[90],
+        "objects": len(ious),
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "run-corrections")
+    p.add_argument("--first", type=Path, required=True, help="the first-answer IR (.xml) whose answers are corrected")
+    p.add_argument("--max-prior", type=int, default=10, help="most clicks placed without the model per sample")
+    p.add_argument("--max-iter", type=int, default=2, help="most clicks placed on the model's own answers per sample")
+    p.add_argument("--val-stride", type=int, default=4, help="validate on every n-th object of the validation cache")
+    add_train_arguments(p)
+    return p
+
+
+if __name__ == "__main__":
+    train(parser().parse_args())
