@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
-from clicker import Click, brush, clicks_to_reach, iou, next_click
 from tqdm import tqdm
 
+from clicker import Click, brush, clicks_to_reach, iou, next_click
 from from_ir import unet_from_ir
 from model import UNet
 from polyseg.crop import POINT_RADIUS, render_points
