@@ -40,6 +40,7 @@ from train import LOSSES, add_train_arguments
 
 VAL_CLICKS = 8  # corrective clicks simulated per validation object
 SCORE_CLICKS = 5  # the best epoch: mean IoU over corrective clicks 1..SCORE_CLICKS
+REPLAY = 0.3  # share of samples whose prior clicks come with the first answer unchanged as the previous answer
 
 
 class FirstAnswer:
@@ -104,7 +105,8 @@ def prior_clicks(
     first: np.ndarray, gt: np.ndarray, count: int, rng: np.random.Generator
 ) -> tuple[list[Click], np.ndarray]:
     """``count`` clicks placed without the model on an answer a brush corrects at each click; returns the clicks
-    and the previous probability (the first answer with the brushed pixels set)."""
+    and the previous probability: the first answer with the brushed pixels set, or (a share ``REPLAY``) the first
+    answer itself, as when a server replays all clicks in one call."""
     pred = first > 0.5
     clicked = np.zeros_like(gt)
     clicks = []
@@ -113,6 +115,8 @@ def prior_clicks(
         clicks.append(c)
         clicked[c.y, c.x] = True
         pred = brush(pred, gt, c)
+    if rng.random() < REPLAY:  # a server replaying every click in one refine() passes the first answer
+        return clicks, first
     changed = pred != (first > 0.5)
     return clicks, np.where(changed, pred.astype(np.float32), first)
 
