@@ -11,8 +11,12 @@ Response (``InteractorResults`` of cvat-core ``lambda-manager.ts``, read by ``to
 
 ``mask`` covers ``bounds`` (inclusive pixel indices); with ``points`` present the UI uses our polygon instead
 of tracing the mask itself. Points are frame pixels, taken as polyseg's pixel-centre coordinates, and the
-polygon comes back the same way (as ``Segmentation.to_cvat``). ``neg_points`` and ``threshold`` are accepted
-and ignored: the model takes four extreme points or a box.
+polygon comes back the same way (as ``Segmentation.to_cvat``). ``obj_bbox`` is a rectangle of CVAT's canvas,
+given by its edges: cvat-canvas's ``interactionHandler.ts`` takes ``[x, y, x + width, y + height]`` of the drawn
+SVG box, and CVAT exports rectangles as ``Bbox(x0, y0, x1 - x0, y1 - y0)`` (``dataset_manager/bindings.py``),
+COCO's convention; it becomes a box prompt by :func:`polyseg.prompt.box_from_edges`, as Label Studio's
+rectangles and data-set boxes do. ``neg_points`` and ``threshold`` are accepted and ignored: the model takes four
+extreme points or a box.
 
 This module needs only polyseg: the nuclio function in ``integrations/cvat`` and ``polyseg serve`` share it.
 """
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..prompt import box_from_edges
 from ..result import Segmentation
 from ..segmenter import Segmenter
 from . import requests as rq
@@ -71,9 +76,9 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
         raise rq.BadRequest(f"need at least 4 positive points (the object's extreme points) or obj_bbox, got {len(pos)}")
     image = rq.decode_image(rq.decode_base64(data["image"]))
     points = rq.extremes(pos) if len(pos) >= 4 else None
+    box = box_from_edges(bbox) if points is None and bbox is not None else None
     try:
-        seg = segmenter.segment(image, points, box=None if points is not None else bbox, image_format="BGR",
-                                tolerance=tolerance)
+        seg = segmenter.segment(image, points, box=box, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
     return interactor_response(seg)
