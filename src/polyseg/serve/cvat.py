@@ -7,7 +7,7 @@ Request (what ``cvat/apps/lambda_manager/views.py`` of cvat-ai/cvat POSTs to an 
 
 Response (``InteractorResults`` of cvat-core ``lambda-manager.ts``, read by ``tools-control.tsx`` of cvat-ui)::
 
-    {"mask": [[0, 1, ...], ...], "bounds": [x1, y1, x2, y2], "points": [[x, y], ...]}
+    {"mask": [[0, 255, ...], ...], "bounds": [x1, y1, x2, y2], "points": [[x, y], ...]}
 
 ``mask`` covers ``bounds`` (inclusive pixel indices); with ``points`` present the UI uses our polygon instead
 of tracing the mask itself. Points are frame pixels, taken as polyseg's pixel-centre coordinates, and the
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..prompt import box_from_edges
 from ..result import Segmentation
 from ..segmenter import Segmenter
@@ -37,21 +35,17 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 def interactor_response(seg: Segmentation) -> dict[str, Any]:
-    """The CVAT interactor answer for one segmentation: a 0/1 ``mask`` over ``bounds`` and the ``points``.
+    """The CVAT interactor answer for one segmentation: :meth:`Segmentation.to_cvat` (0/255 ``mask`` over
+    ``bounds``, and ``points``).
 
     Raises
     ------
     BadRequest
-        (422) If nothing was segmented: CVAT needs a non-empty mask.
+        (422) If nothing was segmented, so that the annotator sees why no shape appeared.
     """
     if not seg.parts:
         raise rq.BadRequest("no object found at these points", status=422)
-    x, y, w, h = seg.bbox
-    return {
-        "mask": seg.mask[y : y + h, x : x + w].astype(np.uint8).tolist(),
-        "bounds": [x, y, x + w - 1, y + h - 1],
-        "points": seg.polygon.round(2).tolist(),
-    }
+    return seg.to_cvat()
 
 
 def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolerance: float = 1.4) -> dict[str, Any]:
