@@ -136,9 +136,11 @@ class Network:
         self._core, self._model, self._device, self._props = core, model, device, props
         self._single = self._compile()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._queue = None  # AsyncInferQueue for run_many, made on first use
         self._batch = BATCH  # of run_many's compilation
-        self._lock = threading.Lock()
+        self._many = None  # run_many's compilation, made on first use
+        self._jobs = 0  # infer requests of each run_many queue
+        self._idle_queues: queue.SimpleQueue = queue.SimpleQueue()  # AsyncInferQueues no run_many is using
+        self._lock = threading.Lock()  # guards the first compilation for run_many, never held by a caller's loop
 
     def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
         """Compile the network for ``(1, 4, S, S)`` inputs, or ``(1..batch, 4, S, S)`` if ``batch > 1``, with
@@ -167,41 +169,56 @@ class Network:
 
     def run_many(self, inputs: Iterable[np.ndarray], count: int | None) -> Iterator[tuple[int, np.ndarray]]:
         """Run ``count`` inputs (None: as many as ``inputs`` gives), each ``(4, S, S)`` float32; yields
-        ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe; consume the generator to
-        the end.
+        ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe.
 
         Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams), a batch
         dimension of 1 to :data:`BATCH`, and an ``AsyncInferQueue``: inputs go in batches of :data:`BATCH` (the
         last one smaller). The caller's work overlaps with the streams: ``inputs`` may be a generator that builds
         the next input while earlier batches run, and results are handed out as soon as they are ready.
-        """
-        import openvino as ov
 
+        Each run has an infer queue of its own (idle ones are reused), so a consumer that pauses, or abandons the
+        generator, holds up no other caller; an abandoned run's queue is reused once the generator is closed.
+        """
         done: queue.SimpleQueue = queue.SimpleQueue()
         n = 0
         group: list[np.ndarray] = []
-        with self._lock:  # one queue, used by one caller at a time
-            if self._queue is None:
-                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
-                # Two requests per stream, so a stream never waits while Python builds or finishes an object.
-                jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-                self._queue = ov.AsyncInferQueue(compiled, jobs)
-                self._queue.set_callback(_store_outputs)
+        jobs = self._take_queue()
+        try:
             for x in inputs:
                 group.append(x)
                 n += 1
                 if len(group) == self._batch:
-                    self._queue.start_async({0: np.stack(group)}, (done, n - self._batch))
+                    jobs.start_async({0: np.stack(group)}, (done, n - self._batch))
                     group = []
                 while not done.empty():
                     yield done.get()
             if group:
-                self._queue.start_async({0: np.stack(group)}, (done, n - len(group)))
-            self._queue.wait_all()
+                jobs.start_async({0: np.stack(group)}, (done, n - len(group)))
+        finally:
+            jobs.wait_all()  # every request idle before another run takes this queue
+            self._idle_queues.put(jobs)
         while not done.empty():
             yield done.get()
         if count is not None and n != count:
             raise ValueError(f"run_many: expected {count} inputs, got {n}")
+
+    def _take_queue(self):  # -> ov.AsyncInferQueue
+        """An idle infer queue over run_many's compilation: a used one, or a new one (compiling on first use)."""
+        import openvino as ov
+
+        try:
+            return self._idle_queues.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._many is None:
+                many = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
+                # Two requests per stream, so a stream never waits while Python builds or finishes an object.
+                self._jobs = 2 * int(many.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+                self._many = many
+        jobs = ov.AsyncInferQueue(self._many, self._jobs)
+        jobs.set_callback(_store_outputs)
+        return jobs
 
 
 def _store_outputs(request, userdata: tuple[queue.SimpleQueue, int]) -> None:
