@@ -2,18 +2,23 @@
 
 The IR takes ``(N, 4, S, S)`` float32 (R, G, B 0-255; point channel 0/255) and returns ``(N, 1, S, S)``
 foreground probabilities. Its parameters are stored in the IR under ``rt_info["model_info"]`` by
-``training/export.py``, and read back here, so the code never assumes a crop margin or point radius that the
-weights were not trained with.
+:func:`write_model_info` (``training/export.py`` calls it) and read back here, each as the type of its
+:class:`ModelInfo` field, so the code never assumes a crop margin or point radius that the weights were not
+trained with.
 """
 
 from __future__ import annotations
 
+import math
 import queue
+import re
 import threading
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,13 +70,65 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parents[2] / "weights" / BUNDLED_MODEL
 
 
-def _read_model_info(model) -> ModelInfo:  # model: ov.Model
+def parse_model_value(name: str, kind: type, raw: str) -> Any:
+    """One ``rt_info["model_info"]`` value, stored as text, as the type of its :class:`ModelInfo` field.
+
+    ``int``: whole numbers only ("128", not "128.0"); ``float``: any finite number; ``bool``: "true" / "false"
+    (any case) or "1" / "0" -- never Python's ``bool(text)``, for which "False" is true; ``str``: as stored.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a value of that type; the message names the field, the type and the text.
+    """
+    text = raw.strip()
+    if kind is bool:
+        value = {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
+        if value is None:
+            raise ValueError(f"model_info {name} must be true or false, got {raw!r}")
+        return value
+    if kind is int:
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise ValueError(f"model_info {name} must be a whole number, got {raw!r}")
+        return int(text)
+    if kind is float:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"model_info {name} must be a finite number, got {raw!r}")
+        return number
+    return raw
+
+
+def format_model_value(value: Any) -> str:
+    """The text :func:`parse_model_value` reads back as ``value`` (bools as "true" / "false")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _read_model_info(model, path: Path) -> ModelInfo:  # model: ov.Model
+    """The :class:`ModelInfo` stored in ``model``'s rt_info; fields it lacks keep their defaults."""
     values = {}
-    for f in fields(ModelInfo):
-        if model.has_rt_info(["model_info", f.name]):
-            raw = model.get_rt_info(["model_info", f.name]).astype(str)
-            values[f.name] = type(f.default)(raw)
+    for name, kind in typing.get_type_hints(ModelInfo).items():
+        if model.has_rt_info(["model_info", name]):
+            raw = model.get_rt_info(["model_info", name]).astype(str)
+            try:
+                values[name] = parse_model_value(name, kind, raw)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
     return ModelInfo(**values)
+
+
+def write_model_info(model, info: ModelInfo) -> None:  # model: ov.Model
+    """Store every field of ``info`` in ``model``'s ``rt_info["model_info"]``, as :class:`Network` reads it back.
+
+    The one writer of the model's parameters: ``training/export.py`` calls it before ``ov.save_model``.
+    """
+    for f in fields(ModelInfo):
+        model.set_rt_info(format_model_value(getattr(info, f.name)), ["model_info", f.name])
 
 
 class Network:
@@ -122,7 +179,7 @@ class Network:
             raise ValueError(
                 f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
             )
-        self.info = _read_model_info(model)
+        self.info = _read_model_info(model, path)
         if self.info.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"{path}: model_info channel_order must be 'RGB' or 'BGR', got {self.info.channel_order!r}")
         shape = model.input(0).get_partial_shape()
