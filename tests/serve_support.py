@@ -45,12 +45,30 @@ def filled(polygon, shape: tuple[int, int], shift: float = 0.0) -> np.ndarray:
 
 
 def cvat_mask(answer: dict, shape: tuple[int, int]) -> np.ndarray:
-    """The full-frame mask of a CVAT interactor answer (``mask`` over inclusive ``bounds``)."""
-    x1, y1, x2, y2 = answer["bounds"]
-    crop = np.asarray(answer["mask"], np.uint8)
-    assert crop.shape == (y2 - y1 + 1, x2 - x1 + 1)
+    """The full-frame mask of a CVAT interactor answer, read as CVAT reads it.
+
+    cvat-ui's ``tools-control.tsx`` turns the answer into a mask shape with ``core.utils.mask2Rle(mask.flat())``
+    and appends ``bounds``: runs alternate background / foreground at every change of value, the first run is
+    background (``val > 0`` at index 0 opens with an empty background run), and the bounds are inclusive pixel
+    indices ``[left, top, right, bottom]`` of a ``(bottom - top + 1) x (right - left + 1)`` mask
+    (``cvat-core/src/object-utils.ts``).
+    """
+    left, top, right, bottom = answer["bounds"]
+    width, height = right - left + 1, bottom - top + 1
+    assert width >= 1 and height >= 1, f"CVAT cannot place a mask with bounds {answer['bounds']}"
+    flat = [v for row in answer["mask"] for v in row]
+    runs: list[int] = []
+    for i, v in enumerate(flat):  # mask2Rle
+        if i == 0:
+            runs += [0, 1] if v > 0 else [1]
+        elif v == flat[i - 1]:
+            runs[-1] += 1
+        else:
+            runs.append(1)
+    assert sum(runs) == width * height, "the mask does not cover its bounds"
+    crop = np.repeat(np.arange(len(runs)) % 2, runs).astype(bool).reshape(height, width)
     full = np.zeros(shape, bool)
-    full[y1 : y2 + 1, x1 : x2 + 1] = crop == 1
+    full[top : bottom + 1, left : right + 1] = crop
     return full
 
 

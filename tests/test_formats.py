@@ -19,6 +19,7 @@ from pycocotools import mask as mask_utils
 
 from polyseg.contours import trace
 from polyseg.result import Segmentation
+from serve_support import cvat_mask
 
 IMAGE_SIZE = (60, 80)  # (height, width)
 OFFSET = (10, 5)  # (x, y) of mask_crop[0, 0] in the image
@@ -225,6 +226,25 @@ def test_to_cvat_points_bounds_and_mask(two_parts):
     assert set(np.unique(mask).tolist()) == {0, 255}
     assert np.array_equal(mask == 255, two_parts.mask[8:40, 12:50])
     assert np.count_nonzero(mask) == two_parts.area
+
+
+def test_to_cvat_is_what_the_cvat_interactor_answers(two_parts):
+    """One encoder: the interactor function and ``to_cvat`` (CLI, page) write the same document, with the 0/255
+    mask values of CVAT's own interactors (HRNet and IOG normalise their masks to 0-255; cvat-ui's SAM plugin
+    writes ``input[i] > 0 ? 255 : 0``)."""
+    from polyseg.serve.cvat import interactor_response
+
+    assert interactor_response(two_parts) == two_parts.to_cvat()
+    assert np.array_equal(cvat_mask(two_parts.to_cvat(), IMAGE_SIZE), two_parts.mask)
+
+
+def test_to_cvat_of_nothing_is_an_empty_mask_cvat_can_place():
+    """An empty result: no polygon, and a 1 x 1 background mask at the origin, whose bounds are valid pixel
+    indices (``[0, 0, -1, -1]`` would make CVAT place a 0 x 0 mask)."""
+    seg = Segmentation((), np.zeros((5, 5), bool), (3, 4), (20, 30), 0.0)
+    answer = seg.to_cvat()
+    assert answer == {"points": [], "mask": [[0]], "bounds": [0, 0, 0, 0]}
+    assert not cvat_mask(answer, (20, 30)).any()
 
 
 def test_to_cvat_of_one_part(one_part):

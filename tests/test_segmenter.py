@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from polyseg import CropWindow, Segmentation, Segmenter, cli
-from polyseg.crop import MARGIN, POINT_RADIUS
 from regenerate_golden import ACCURACY, GOLDEN, example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +42,6 @@ def segmenter():
 @pytest.fixture(scope="module")
 def car():
     return example()
-
-
-def test_parameters_come_from_the_weights(segmenter):
-    info = segmenter.info
-    assert info.input_size == 128
-    assert info.point_radius == POINT_RADIUS and info.margin == MARGIN
-    assert info.channel_order == "RGB" and 0 < info.threshold < 1
-    assert info.version != "unknown"
 
 
 def test_golden_example(segmenter, car):

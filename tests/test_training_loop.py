@@ -105,3 +105,23 @@ def test_a_run_starts_from_the_shipped_ir_with_frozen_batchnorm(cache, tmp_path)
     held = torch.load(out / "last.pt", weights_only=False)["model"]
     start = unet_from_ir(xml).state_dict()
     assert all(torch.equal(held[k], start[k]) for k in start if "num_batches" not in k)
+
+
+def test_an_export_states_the_geometry_the_run_trained_with(cache, tmp_path):
+    """A run at 64x64 with 2 px discs and other margins is exported with exactly those parameters."""
+    import export
+    from polyseg.network import Network
+
+    out = tmp_path / "run"
+    extra = ["--input-size", "64", "--point-radius", "2", "--margin", "0.2", "--min-margin", "4"]
+    train.train(args_for(cache, out, "--epochs", "1", *extra))
+    xml = export.export(out / "best.pt", tmp_path / "ir" / "m.xml", "tiny")
+    info = Network(xml).info
+    assert (info.input_size, info.point_radius, info.margin, info.min_margin) == (64, 2.0, 0.2, 4.0)
+    assert info.version == "tiny"
+
+
+def test_the_input_size_must_suit_the_unet(cache, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        args_for(cache, tmp_path, "--input-size", "100")
+    assert "multiple of 16" in capsys.readouterr().err

@@ -103,7 +103,9 @@ def evaluate_frames(
                     row["iou_boxfill"] = iou(box_mask, gt)
                     row["iou_grabcut"] = iou(grabcut(frame.image, box), gt)
                 rows.append(row)
-                s = make_sample(frame.image, gt.astype(np.uint8) * 255, None, size=segmenter.info.input_size)
+                info = segmenter.info  # the IR's own geometry, as polygon() uses it
+                s = make_sample(frame.image, gt.astype(np.uint8) * 255, None, size=info.input_size,
+                                radius=info.point_radius, margin=info.margin, min_margin=info.min_margin)
                 if s is not None:
                     net_inputs.append(s[0].astype(np.float16))  # exact: values are whole numbers 0-255
                     net_targets.append(s[1] > 0.5)

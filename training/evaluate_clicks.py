@@ -125,8 +125,8 @@ def run(model: Path | None, refiner: Path | None, sources, only, prompt: str, ma
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| set | objects | NoC@85 model / brush / none | NoC@90 model / brush / none | NoF@90 model | "
-             "IoU after 4 / 6 / 8 clicks (model) | IoU after 8 (brush) |", "|---|---|---|---|---|---|---|"]
+    lines = [("| set | objects | NoC@85 model / brush / none | NoC@90 model / brush / none | NoF@90 model | "
+             "IoU after 4 / 6 / 8 clicks (model) | IoU after 8 (brush) |"), "|---|---|---|---|---|---|---|"]
     for name, e in summary.items():
         m, b, n = e["model"], e["brush"], e["none"]
         lines.append(

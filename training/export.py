@@ -1,58 +1,75 @@
 """Export a training checkpoint to the shipped OpenVINO IR (FP16 weights) with its parameters in rt_info.
 
-Optionally also an INT8 IR made with NNCF post-training quantisation, calibrated on validation samples.
+The parameters (input size, crop margins, point radius) come from the checkpoint's own training arguments
+(:func:`model_info`), so an IR says what its weights were trained with, whatever the package's defaults are now;
+:func:`polyseg.network.write_model_info` stores them. Optionally also an INT8 IR made with NNCF post-training
+quantisation, calibrated on validation samples.
+
+Reading a checkpoint needs PyTorch (imported when needed); :func:`model_info` and the rt_info writer do not.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
-import torch
 
-from model import UNet
-from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS
-from polyseg.network import BUNDLED_MODEL
+from polyseg.network import BUNDLED_MODEL, ModelInfo, write_model_info
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
+#: The sample geometry of every run trained before ``train.py`` kept it among its arguments (the weights up to
+#: 2.0 and their trials): what :func:`model_info` takes where a checkpoint's arguments lack a value.
+EARLIER_RUNS: dict[str, float] = {"input_size": 128, "margin": 0.1, "min_margin": 3.0, "point_radius": 3.0}
 
-def load_checkpoint(path: Path) -> UNet:
+
+def model_info(args: dict[str, Any], version: str, threshold: float = 0.5) -> ModelInfo:
+    """The parameters an IR of a checkpoint carries, from the checkpoint's training arguments (``ck["args"]``:
+    ``input_size``, ``margin``, ``min_margin``, ``point_radius``; :data:`EARLIER_RUNS` for those it lacks)."""
+    geometry = {key: args.get(key, earlier) for key, earlier in EARLIER_RUNS.items()}
+    return ModelInfo(
+        input_size=int(geometry["input_size"]),
+        margin=float(geometry["margin"]),
+        min_margin=float(geometry["min_margin"]),
+        point_radius=float(geometry["point_radius"]),
+        threshold=threshold,
+        channel_order="RGB",
+        version=version,
+    )
+
+
+def load_checkpoint(path: Path):  # -> tuple[UNet, dict]
+    """The checkpoint's network (eval mode) and its training arguments."""
+    import torch
+
+    from model import UNet
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     model = UNet()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
-    return model.eval()
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), dict(checkpoint.get("args") or {})
 
 
-def to_openvino(model: UNet) -> ov.Model:
-    """Trace the module to an OpenVINO model with a dynamic batch dimension."""
-    example = torch.zeros(1, 4, INPUT_SIZE, INPUT_SIZE)
-    ov_model = ov.convert_model(model, example_input=example, input=[(-1, 4, INPUT_SIZE, INPUT_SIZE)])
+def to_openvino(model, input_size: int) -> ov.Model:
+    """Trace the module to an OpenVINO model taking ``(N, 4, input_size, input_size)``, N dynamic."""
+    import torch
+
+    example = torch.zeros(1, 4, input_size, input_size)
+    ov_model = ov.convert_model(model, example_input=example, input=[(-1, 4, input_size, input_size)])
     ov_model.inputs[0].get_tensor().set_names({"input"})
     ov_model.outputs[0].get_tensor().set_names({"probability"})
     return ov_model
 
 
-def set_model_info(ov_model: ov.Model, version: str, threshold: float = 0.5) -> None:
-    """Store the parameters the package reads back (see :class:`polyseg.network.ModelInfo`)."""
-    info = {
-        "input_size": INPUT_SIZE,
-        "margin": MARGIN,
-        "min_margin": MIN_MARGIN,
-        "point_radius": POINT_RADIUS,
-        "threshold": threshold,
-        "channel_order": "RGB",
-        "version": version,
-    }
-    for key, value in info.items():
-        ov_model.set_rt_info(str(value), ["model_info", key])
-
-
 def export(checkpoint: Path, out: Path, version: str) -> Path:
     """Write ``out`` (.xml + .bin, FP16 weights) from a checkpoint; returns the .xml path."""
-    ov_model = to_openvino(load_checkpoint(checkpoint))
-    set_model_info(ov_model, version)
+    model, args = load_checkpoint(checkpoint)
+    info = model_info(args, version)
+    ov_model = to_openvino(model, info.input_size)
+    write_model_info(ov_model, info)
     out.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov_model, out, compress_to_fp16=True)
     return out
@@ -62,10 +79,12 @@ def quantize_int8(checkpoint: Path, calibration: np.ndarray, out: Path, version:
     """NNCF post-training INT8 quantisation, calibrated on ``calibration`` ``(N, 4, S, S)`` float32 inputs."""
     import nncf
 
-    ov_model = to_openvino(load_checkpoint(checkpoint))
+    model, args = load_checkpoint(checkpoint)
+    info = model_info(args, version + "-int8")
+    ov_model = to_openvino(model, info.input_size)
     dataset = nncf.Dataset(list(calibration[:, None]))
     q = nncf.quantize(ov_model, dataset, subset_size=min(300, len(calibration)))
-    set_model_info(q, version + "-int8")
+    write_model_info(q, info)
     ov.save_model(q, out)
     return out
 

@@ -90,7 +90,8 @@ def main() -> None:
         evaluate.print_report(report["fp16_test"])
     chosen = fp16
     if not a.skip_int8:
-        calib = [make_sample(q.image, q.mask, None) for q in load(a.cache / "train.pkl")[::10]]
+        geometry = train.sample_geometry(a)  # the run's, as the IR states it
+        calib = [make_sample(q.image, q.mask, None, **geometry) for q in load(a.cache / "train.pkl")[::10]]
         calib_x = np.stack([s[0] for s in calib if s is not None])
         int8 = export.quantize_int8(best, calib_x, stage / "int8" / BUNDLED_MODEL, a.version)
         report["int8"] = evaluate.run(int8, sources, baselines=False)

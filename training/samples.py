@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from polyseg.crop import MARGIN, POINT_RADIUS, CropWindow, network_input
+from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS, CropWindow, network_input
 
 
 def extreme_points(mask: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -97,13 +97,18 @@ def make_sample(
     rng: np.random.Generator | None,
     aug: Augment | None = None,
     *,
-    size: int = 128,
+    size: int = INPUT_SIZE,
     radius: float = POINT_RADIUS,
+    margin: float = MARGIN,
+    min_margin: float = MIN_MARGIN,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """One ``(4, size, size)`` float32 input and its ``(size, size)`` float32 target, or None if the object is
     lost (e.g. rotated out of the patch).
 
-    Without ``rng`` (validation) nothing is random: middle tie-breaks, no click noise, the shipped margin.
+    ``size``, ``radius``, ``margin`` and ``min_margin`` are the sample geometry a run trains with (and its IR
+    states, see ``train.sample_geometry``): input side, point-disc radius, and the crop margins of
+    :meth:`polyseg.crop.CropWindow.from_box`. Without ``rng`` (validation) nothing is random: middle tie-breaks,
+    no click noise, the window's ``margin``; training draws a margin per side from ``aug.margin`` instead.
     """
     if rng is not None and aug is not None:
         if rng.random() < aug.flip:
@@ -116,15 +121,15 @@ def make_sample(
     if binary.sum() < 4:
         return None
     points = extreme_points(binary, rng)
-    margin: float | np.ndarray = MARGIN
+    window_margin: float | np.ndarray = margin
     if rng is not None and aug is not None:
         extent = points.max(axis=0) - points.min(axis=0) + 1
         sigma = aug.click_sigma + aug.click_rel * extent
         points = points + np.clip(rng.normal(0.0, 1.0, (4, 2)), -2.5, 2.5) * sigma
         points = np.clip(points, 0, np.array(binary.shape[::-1]) - 1)
-        margin = rng.uniform(*aug.margin, size=4)
+        window_margin = rng.uniform(*aug.margin, size=4)
     box = np.concatenate([points.min(axis=0), points.max(axis=0)])
-    window = CropWindow.from_box(box, size=size, margin=margin)
+    window = CropWindow.from_box(box, size=size, margin=window_margin, min_margin=min_margin)
     box_only = rng is not None and aug is not None and rng.random() < aug.box_only
     x = network_input(np.ascontiguousarray(image), window, None if box_only else points, radius)
     if rng is not None and aug is not None:

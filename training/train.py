@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from from_ir import unet_from_ir
 from model import UNet
+from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
 
@@ -96,10 +97,19 @@ def stack(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, t
     return x.contiguous(memory_format=torch.channels_last), y
 
 
-def build_val(patches: list[Patch]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def sample_geometry(args: argparse.Namespace) -> dict[str, float]:
+    """The run's sample geometry, as :func:`samples.make_sample` takes it: input side, point radius, margins.
+
+    They are training arguments, so a checkpoint (which keeps ``vars(args)``) says what its weights were trained
+    with, and ``export.py`` writes exactly that into the IR.
+    """
+    return {"size": args.input_size, "radius": args.point_radius, "margin": args.margin, "min_margin": args.min_margin}
+
+
+def build_val(patches: list[Patch], geometry: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     xs, ys, cls = [], [], []
     for p in patches:
-        s = make_sample(p.image, p.mask, None)
+        s = make_sample(p.image, p.mask, None, **geometry)
         if s is not None:
             xs.append(s[0].astype(np.float16))  # half the memory; the 0-255 inputs survive within 0.125
             ys.append(s[1] > 0.5)
@@ -127,7 +137,8 @@ def train(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads or torch.get_num_threads())
     amp = not args.no_amp
     train_patches, val_patches = load(args.cache / "train.pkl"), load(args.cache / "val.pkl")
-    val_x, val_y, val_cls = build_val(val_patches)
+    geometry = sample_geometry(args)
+    val_x, val_y, val_cls = build_val(val_patches, geometry)
     draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
     val_target = val_y.numpy()
 
@@ -182,10 +193,10 @@ def train(args: argparse.Namespace) -> dict:
             samples = []
             for i in order[step * args.batch : (step + 1) * args.batch]:
                 p = train_patches[i]
-                s = make_sample(p.image, p.mask, rng, aug)
+                s = make_sample(p.image, p.mask, rng, aug, **geometry)
                 while s is None:  # the object rotated out of its patch: take another
                     p = train_patches[rng.integers(len(train_patches))]
-                    s = make_sample(p.image, p.mask, rng, aug)
+                    s = make_sample(p.image, p.mask, rng, aug, **geometry)
                 samples.append(s)
             x, y = stack(samples)
             x, y = x.to(device), y.to(device)
@@ -234,7 +245,21 @@ def train(args: argparse.Namespace) -> dict:
     return {"best_iIoU": best, "history": history}
 
 
+def _input_size(text: str) -> int:
+    size = int(text)
+    if size < 16 or size % 16:
+        raise argparse.ArgumentTypeError(f"the input size must be a multiple of 16 (the U-Net pools 4 times), got {size}")
+    return size
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    geometry = p.add_argument_group("sample geometry (kept in the checkpoint; export.py writes it into the IR)")
+    geometry.add_argument("--input-size", type=_input_size, default=INPUT_SIZE, help="side of the network input, px")
+    geometry.add_argument("--point-radius", type=float, default=POINT_RADIUS, help="extreme-point disc radius, input px")
+    geometry.add_argument("--margin", type=float, default=MARGIN,
+                          help="crop margin per side, fraction of the box side, of validation and inference "
+                               "(training draws its own per side)")
+    geometry.add_argument("--min-margin", type=float, default=MIN_MARGIN, help="smallest crop margin, image px")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--samples-per-epoch", type=int, default=8000)
     p.add_argument("--batch", type=int, default=32)

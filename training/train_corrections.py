@@ -33,10 +33,10 @@ from tqdm import tqdm
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from from_ir import unet_from_ir
 from model import UNet
-from polyseg.crop import POINT_RADIUS, render_points
+from polyseg.crop import render_points
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
-from train import LOSSES, add_train_arguments
+from train import LOSSES, add_train_arguments, sample_geometry
 
 VAL_CLICKS = 8  # corrective clicks simulated per validation object
 SCORE_CLICKS = 5  # the best epoch: mean IoU over corrective clicks 1..SCORE_CLICKS
@@ -49,12 +49,13 @@ class FirstAnswer:
     def __init__(self, xml: Path) -> None:
         core = ov.Core()
         model = core.read_model(str(xml))
-        model.reshape([-1, 4, 128, 128])
+        size = model.input(0).get_partial_shape()[2]
+        model.reshape([-1, 4, size, size])
         self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, x4: np.ndarray) -> np.ndarray:
-        """``(N, 4, 128, 128)`` float32 -> ``(N, 128, 128)`` float32 probabilities."""
+        """``(N, 4, S, S)`` float32 -> ``(N, S, S)`` float32 probabilities."""
         return self.request.infer({0: np.ascontiguousarray(x4, np.float32)})[0][:, 0].copy()
 
 
@@ -131,7 +132,8 @@ def train(args: argparse.Namespace) -> dict:
     val_patches = load(args.cache / "val.pkl")[:: args.val_stride]
     draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
     first = FirstAnswer(args.first)
-    radius = POINT_RADIUS
+    geometry = sample_geometry(args)
+    radius = geometry["radius"]
 
     model = UNet(in_channels=6).to(memory_format=torch.channels_last)
     if args.init_from is not None:
@@ -157,7 +159,7 @@ def train(args: argparse.Namespace) -> dict:
         sched.load_state_dict(ck["sched"])
         start_epoch, best, history = ck["epoch"] + 1, ck["best"], ck["history"]
         print(f"resumed after epoch {ck['epoch']} (best {best:.2f})")
-    val = build_val(val_patches)
+    val = build_val(val_patches, geometry)
     if not history:
         print(json.dumps({"epoch": 0, **validate(model, val, first, amp, radius, baselines=True)}), flush=True)
 
@@ -174,10 +176,10 @@ def train(args: argparse.Namespace) -> dict:
             firsts, targets = [], []
             for i in order[step * args.batch : (step + 1) * args.batch]:
                 p = train_patches[i]
-                s = make_sample(p.image, p.mask, rng, aug)
+                s = make_sample(p.image, p.mask, rng, aug, **geometry)
                 while s is None:
                     p = train_patches[rng.integers(len(train_patches))]
-                    s = make_sample(p.image, p.mask, rng, aug)
+                    s = make_sample(p.image, p.mask, rng, aug, **geometry)
                 firsts.append(s[0])
                 targets.append(s[1] > 0.5)
             x4 = np.stack(firsts)
@@ -248,10 +250,10 @@ def train(args: argparse.Namespace) -> dict:
     return {"best": best, "history": history}
 
 
-def build_val(patches: list[Patch]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def build_val(patches: list[Patch], geometry: dict[str, float]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     xs, ys, sources = [], [], []
     for p in patches:
-        s = make_sample(p.image, p.mask, None)
+        s = make_sample(p.image, p.mask, None, **geometry)
         if s is not None:
             xs.append(s[0])
             ys.append(s[1] > 0.5)

@@ -2,18 +2,23 @@
 
 The IR takes ``(N, 4, S, S)`` float32 (R, G, B 0-255; point channel 0/255) and returns ``(N, 1, S, S)``
 foreground probabilities. Its parameters are stored in the IR under ``rt_info["model_info"]`` by
-``training/export.py``, and read back here, so the code never assumes a crop margin or point radius that the
-weights were not trained with.
+:func:`write_model_info` (``training/export.py`` calls it) and read back here, each as the type of its
+:class:`ModelInfo` field, so the code never assumes a crop margin or point radius that the weights were not
+trained with.
 """
 
 from __future__ import annotations
 
+import math
 import queue
+import re
 import threading
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,13 +70,65 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parents[2] / "weights" / BUNDLED_MODEL
 
 
-def _read_model_info(model) -> ModelInfo:  # model: ov.Model
+def parse_model_value(name: str, kind: type, raw: str) -> Any:
+    """One ``rt_info["model_info"]`` value, stored as text, as the type of its :class:`ModelInfo` field.
+
+    ``int``: whole numbers only ("128", not "128.0"); ``float``: any finite number; ``bool``: "true" / "false"
+    (any case) or "1" / "0" -- never Python's ``bool(text)``, for which "False" is true; ``str``: as stored.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a value of that type; the message names the field, the type and the text.
+    """
+    text = raw.strip()
+    if kind is bool:
+        value = {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
+        if value is None:
+            raise ValueError(f"model_info {name} must be true or false, got {raw!r}")
+        return value
+    if kind is int:
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise ValueError(f"model_info {name} must be a whole number, got {raw!r}")
+        return int(text)
+    if kind is float:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"model_info {name} must be a finite number, got {raw!r}")
+        return number
+    return raw
+
+
+def format_model_value(value: Any) -> str:
+    """The text :func:`parse_model_value` reads back as ``value`` (bools as "true" / "false")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _read_model_info(model, path: Path) -> ModelInfo:  # model: ov.Model
+    """The :class:`ModelInfo` stored in ``model``'s rt_info; fields it lacks keep their defaults."""
     values = {}
-    for f in fields(ModelInfo):
-        if model.has_rt_info(["model_info", f.name]):
-            raw = model.get_rt_info(["model_info", f.name]).astype(str)
-            values[f.name] = type(f.default)(raw)
+    for name, kind in typing.get_type_hints(ModelInfo).items():
+        if model.has_rt_info(["model_info", name]):
+            raw = model.get_rt_info(["model_info", name]).astype(str)
+            try:
+                values[name] = parse_model_value(name, kind, raw)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
     return ModelInfo(**values)
+
+
+def write_model_info(model, info: ModelInfo) -> None:  # model: ov.Model
+    """Store every field of ``info`` in ``model``'s ``rt_info["model_info"]``, as :class:`Network` reads it back.
+
+    The one writer of the model's parameters: ``training/export.py`` calls it before ``ov.save_model``.
+    """
+    for f in fields(ModelInfo):
+        model.set_rt_info(format_model_value(getattr(info, f.name)), ["model_info", f.name])
 
 
 class Network:
@@ -122,7 +179,7 @@ class Network:
             raise ValueError(
                 f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
             )
-        self.info = _read_model_info(model)
+        self.info = _read_model_info(model, path)
         if self.info.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"{path}: model_info channel_order must be 'RGB' or 'BGR', got {self.info.channel_order!r}")
         shape = model.input(0).get_partial_shape()
@@ -136,9 +193,11 @@ class Network:
         self._core, self._model, self._device, self._props = core, model, device, props
         self._single = self._compile()
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._queue = None  # AsyncInferQueue for run_many, made on first use
         self._batch = BATCH  # of run_many's compilation
-        self._lock = threading.Lock()
+        self._many = None  # run_many's compilation, made on first use
+        self._jobs = 0  # infer requests of each run_many queue
+        self._idle_queues: queue.SimpleQueue = queue.SimpleQueue()  # AsyncInferQueues no run_many is using
+        self._lock = threading.Lock()  # guards the first compilation for run_many, never held by a caller's loop
 
     def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
         """Compile the network for ``(1, 4, S, S)`` inputs, or ``(1..batch, 4, S, S)`` if ``batch > 1``, with
@@ -167,41 +226,56 @@ class Network:
 
     def run_many(self, inputs: Iterable[np.ndarray], count: int | None) -> Iterator[tuple[int, np.ndarray]]:
         """Run ``count`` inputs (None: as many as ``inputs`` gives), each ``(4, S, S)`` float32; yields
-        ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe; consume the generator to
-        the end.
+        ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe.
 
         Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams), a batch
         dimension of 1 to :data:`BATCH`, and an ``AsyncInferQueue``: inputs go in batches of :data:`BATCH` (the
         last one smaller). The caller's work overlaps with the streams: ``inputs`` may be a generator that builds
         the next input while earlier batches run, and results are handed out as soon as they are ready.
-        """
-        import openvino as ov
 
+        Each run has an infer queue of its own (idle ones are reused), so a consumer that pauses, or abandons the
+        generator, holds up no other caller; an abandoned run's queue is reused once the generator is closed.
+        """
         done: queue.SimpleQueue = queue.SimpleQueue()
         n = 0
         group: list[np.ndarray] = []
-        with self._lock:  # one queue, used by one caller at a time
-            if self._queue is None:
-                compiled = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
-                # Two requests per stream, so a stream never waits while Python builds or finishes an object.
-                jobs = 2 * int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-                self._queue = ov.AsyncInferQueue(compiled, jobs)
-                self._queue.set_callback(_store_outputs)
+        jobs = self._take_queue()
+        try:
             for x in inputs:
                 group.append(x)
                 n += 1
                 if len(group) == self._batch:
-                    self._queue.start_async({0: np.stack(group)}, (done, n - self._batch))
+                    jobs.start_async({0: np.stack(group)}, (done, n - self._batch))
                     group = []
                 while not done.empty():
                     yield done.get()
             if group:
-                self._queue.start_async({0: np.stack(group)}, (done, n - len(group)))
-            self._queue.wait_all()
+                jobs.start_async({0: np.stack(group)}, (done, n - len(group)))
+        finally:
+            jobs.wait_all()  # every request idle before another run takes this queue
+            self._idle_queues.put(jobs)
         while not done.empty():
             yield done.get()
         if count is not None and n != count:
             raise ValueError(f"run_many: expected {count} inputs, got {n}")
+
+    def _take_queue(self):  # -> ov.AsyncInferQueue
+        """An idle infer queue over run_many's compilation: a used one, or a new one (compiling on first use)."""
+        import openvino as ov
+
+        try:
+            return self._idle_queues.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._many is None:
+                many = self._compile({"PERFORMANCE_HINT": "THROUGHPUT"}, batch=self._batch)
+                # Two requests per stream, so a stream never waits while Python builds or finishes an object.
+                self._jobs = 2 * int(many.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+                self._many = many
+        jobs = ov.AsyncInferQueue(self._many, self._jobs)
+        jobs.set_callback(_store_outputs)
+        return jobs
 
 
 def _store_outputs(request, userdata: tuple[queue.SimpleQueue, int]) -> None:

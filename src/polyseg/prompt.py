@@ -10,6 +10,9 @@ Points and boxes are (x, y) in pixels, in *pixel-centre* coordinates: the centre
 (0, 0) and pixel ``(row i, column j)`` covers ``[j - 0.5, j + 0.5) x [i - 0.5, i + 0.5)``. A box
 ``(x0, y0, x1, y1)`` names the left-, top-, right- and bottom-most pixels of the object (inclusive), just like
 the bounding box of its four extreme points.
+
+Labeling tools and data sets give a rectangle by its *edges* instead, in corner coordinates where pixel i spans
+[i, i + 1) (CVAT, Label Studio, COCO, YOLO): :func:`box_from_edges` is the one rule that turns those into a box.
 """
 
 from __future__ import annotations
@@ -155,6 +158,29 @@ def check_box(box: Any, width: int, height: int) -> np.ndarray:
             f"box must span at least {MIN_SPAN:g} px in x and in y, got {span[0]:g} x {span[1]:g} px"
         )
     return corners.reshape(4)
+
+
+def box_from_edges(edges: Any) -> np.ndarray:
+    """The box prompt ``(x0, y0, x1, y1)`` of a rectangle given by its edges, as labeling tools draw it.
+
+    CVAT, Label Studio, COCO and YOLO give a rectangle as its edges ``(left, top, right, bottom)`` in corner
+    coordinates, where pixel i spans [i, i + 1): the object covers columns ``left`` .. ``right - 1`` and rows
+    ``top`` .. ``bottom - 1``. A box prompt names the first and last pixel centres, so the box is
+    ``(left, top, right - 1, bottom - 1)``; fractional edges take the same linear map (the rectangle shrunk by
+    half a pixel on each side and moved by -0.5 px into pixel-centre coordinates).
+
+    Parameters
+    ----------
+    edges : array-like, shape (4,)
+        ``(left, top, right, bottom)``, corner coordinates, ``left <= right`` and ``top <= bottom``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(4,)`` float64 ``(x0, y0, x1, y1)``, pixel-centre coordinates (not yet checked against an image: see
+        :func:`check_box`).
+    """
+    return np.asarray(edges, dtype=np.float64).reshape(4) - (0.0, 0.0, 1.0, 1.0)
 
 
 def check_prompt(

@@ -111,8 +111,17 @@ class Segmentation:
         ]
 
     def to_cvat(self) -> dict[str, Any]:
-        """What a CVAT interactor function returns: ``points`` (outer polygon of the largest part),
-        ``mask`` (0/255 rows over ``bounds``) and ``bounds`` ``[x1, y1, x2, y2]`` (inclusive pixel indices)."""
+        """What a CVAT interactor function answers: ``points``, the outer polygon of the largest part (pixel
+        centres); ``mask``, rows of 0 (background) and 255 (object) over ``bounds``; ``bounds`` ``[x1, y1, x2,
+        y2]``, inclusive pixel indices of the mask's first and last column and row.
+
+        The values are those of CVAT's own interactors (its HRNet and IOG functions and its SAM plugin write
+        0/255); cvat-ui reads the mask with ``mask2Rle`` and places it by ``bounds`` (a mask of ``y2 - y1 + 1``
+        rows of ``x2 - x1 + 1`` values). Nothing found gives ``points == []`` and a 1 x 1 background mask at
+        ``bounds == [0, 0, 0, 0]``: a shape CVAT can place, from which the UI creates nothing.
+        """
+        if not self.parts:
+            return {"points": [], "mask": [[0]], "bounds": [0, 0, 0, 0]}
         x, y, w, h = self.bbox
         return {
             "points": self.polygon.round(2).tolist(),

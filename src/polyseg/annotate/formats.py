@@ -9,7 +9,8 @@ Every box is first stored as its edges ``(left, top, right, bottom)`` in *corner
 spans [i, i + 1): the object covers the pixels from column ``left`` to column ``right - 1``. The segmenter wants
 the object's left-, top-, right- and bottom-most pixels in pixel-centre coordinates (inclusive), so
 ``x0 = left`` and ``x1 = right - 1`` (the centres of the first and last pixel; the same linear map for
-fractional edges, i.e. the box shrunk by half a pixel on each side and moved by -0.5 px).
+fractional edges, i.e. the box shrunk by half a pixel on each side and moved by -0.5 px): the rule of
+:func:`polyseg.prompt.box_from_edges`, which the CVAT and Label Studio integrations apply to their rectangles too.
 
 - COCO ``bbox = [x, y, w, h]`` (corner coordinates): edges ``(x, y, x + w, y + h)``.
 - YOLO ``class cx cy w h`` normalised by the image width W and height H: edges
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..prompt import MIN_SPAN, OUTSIDE_TOLERANCE
+from ..prompt import MIN_SPAN, OUTSIDE_TOLERANCE, box_from_edges
 from ..result import Segmentation
 
 FORMATS = ("coco", "yolo", "labelme")
@@ -103,7 +104,7 @@ def pixel_box(edges: tuple[float, ...], width: int, height: int, normalised: boo
         return None, "bad_box"
     if normalised:
         e = e * (width, height, width, height)
-    box = e - (0, 0, 1, 1)
+    box = box_from_edges(e)
     if e[2] <= e[0] or e[3] <= e[1]:
         return None, "bad_box"
     lo = -0.5 - OUTSIDE_TOLERANCE

@@ -7,12 +7,16 @@ Request (what ``cvat/apps/lambda_manager/views.py`` of cvat-ai/cvat POSTs to an 
 
 Response (``InteractorResults`` of cvat-core ``lambda-manager.ts``, read by ``tools-control.tsx`` of cvat-ui)::
 
-    {"mask": [[0, 1, ...], ...], "bounds": [x1, y1, x2, y2], "points": [[x, y], ...]}
+    {"mask": [[0, 255, ...], ...], "bounds": [x1, y1, x2, y2], "points": [[x, y], ...]}
 
 ``mask`` covers ``bounds`` (inclusive pixel indices); with ``points`` present the UI uses our polygon instead
 of tracing the mask itself. Points are frame pixels, taken as polyseg's pixel-centre coordinates, and the
-polygon comes back the same way (as ``Segmentation.to_cvat``). ``neg_points`` and ``threshold`` are accepted
-and ignored: the model takes four extreme points or a box.
+polygon comes back the same way (as ``Segmentation.to_cvat``). ``obj_bbox`` is a rectangle of CVAT's canvas,
+given by its edges: cvat-canvas's ``interactionHandler.ts`` takes ``[x, y, x + width, y + height]`` of the drawn
+SVG box, and CVAT exports rectangles as ``Bbox(x0, y0, x1 - x0, y1 - y0)`` (``dataset_manager/bindings.py``),
+COCO's convention; it becomes a box prompt by :func:`polyseg.prompt.box_from_edges`, as Label Studio's
+rectangles and data-set boxes do. ``neg_points`` and ``threshold`` are accepted and ignored: the model takes four
+extreme points or a box.
 
 This module needs only polyseg: the nuclio function in ``integrations/cvat`` and ``polyseg serve`` share it.
 """
@@ -21,8 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from ..prompt import box_from_edges
 from ..result import Segmentation
 from ..segmenter import Segmenter
 from . import requests as rq
@@ -32,21 +35,17 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 def interactor_response(seg: Segmentation) -> dict[str, Any]:
-    """The CVAT interactor answer for one segmentation: a 0/1 ``mask`` over ``bounds`` and the ``points``.
+    """The CVAT interactor answer for one segmentation: :meth:`Segmentation.to_cvat` (0/255 ``mask`` over
+    ``bounds``, and ``points``).
 
     Raises
     ------
     BadRequest
-        (422) If nothing was segmented: CVAT needs a non-empty mask.
+        (422) If nothing was segmented, so that the annotator sees why no shape appeared.
     """
     if not seg.parts:
         raise rq.BadRequest("no object found at these points", status=422)
-    x, y, w, h = seg.bbox
-    return {
-        "mask": seg.mask[y : y + h, x : x + w].astype(np.uint8).tolist(),
-        "bounds": [x, y, x + w - 1, y + h - 1],
-        "points": seg.polygon.round(2).tolist(),
-    }
+    return seg.to_cvat()
 
 
 def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolerance: float = 1.4) -> dict[str, Any]:
@@ -71,9 +70,9 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
         raise rq.BadRequest(f"need at least 4 positive points (the object's extreme points) or obj_bbox, got {len(pos)}")
     image = rq.decode_image(rq.decode_base64(data["image"]))
     points = rq.extremes(pos) if len(pos) >= 4 else None
+    box = box_from_edges(bbox) if points is None and bbox is not None else None
     try:
-        seg = segmenter.segment(image, points, box=None if points is not None else bbox, image_format="BGR",
-                                tolerance=tolerance)
+        seg = segmenter.segment(image, points, box=box, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
     return interactor_response(seg)

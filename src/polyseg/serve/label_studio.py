@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..prompt import box_from_edges
 from ..segmenter import Segmenter
 from . import requests as rq
 
@@ -111,7 +112,7 @@ def read_prompt(context: Any) -> Prompt | None:
             elif kind == "rectanglelabels":
                 x, y = float(value["x"]) * w / 100, float(value["y"]) * h / 100
                 x1, y1 = x + float(value["width"]) * w / 100, y + float(value["height"]) * h / 100
-                boxes.append((x, y, x1 - 1, y1 - 1))  # corner coordinates -> inclusive pixel centres
+                boxes.append(box_from_edges((x, y, x1, y1)))
             else:
                 continue
         except (KeyError, TypeError, ValueError):
