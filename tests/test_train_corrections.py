@@ -55,9 +55,17 @@ def run(cache, out, *extra):
 def test_before_training_the_widened_network_repeats_the_first_answer(cache, tmp_path):
     # New channels start at zero: at learning rate 0 every click leaves the first answer as it was (up to the
     # IR's INT8 rounding, which the read-back network does not repeat).
-    result = run(cache, tmp_path / "run", "--epochs", "1", "--lr", "0")
+    out = tmp_path / "run"
+    result = run(cache, out, "--epochs", "1", "--lr", "0")
     after = result["history"][0]["iou_after"]
     assert max(after) - min(after) < 2.0
+    # Nothing moved, BatchNorm statistics included: validation and the clicks on the model's own answers run in
+    # eval mode, and the training step keeps BatchNorm frozen.
+    from from_ir import unet_from_ir
+
+    start = tc.widen(unet_from_ir(bundled_model_path()).state_dict())
+    held = torch.load(out / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(held[k], start[k]) for k in start if "num_batches" not in k)
 
 
 def test_a_run_checkpoints_resumes_and_learns_from_clicks(cache, tmp_path):

@@ -97,6 +97,8 @@ def build_input(x4: np.ndarray, clicks: list[Click], previous: np.ndarray, radiu
 
 @torch.no_grad()
 def probabilities(model: UNet, x: np.ndarray, amp: bool) -> np.ndarray:
+    """The model's probabilities in eval mode (BatchNorm statistics used, never updated)."""
+    model.eval()
     xb = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
         return torch.sigmoid(model.logits(xb).float()).numpy()[:, 0]
@@ -193,7 +195,7 @@ def train(args: argparse.Namespace) -> dict:
                 prev.append(pr)
             prev = np.stack(prev)
             iterations = rng.integers(0, args.max_iter + 1, len(x4))
-            model.eval()  # clicks on the model's own answers, no gradient
+            # clicks on the model's own answers, without gradient (probabilities() puts the model in eval mode)
             for it in range(int(iterations.max()) + 1):
                 active = np.flatnonzero(iterations >= it)
                 for k in active:
