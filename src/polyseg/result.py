@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 
 from .contours import Part
+from .crop import CropWindow
+from .prompt import Prompt
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,13 @@ class Segmentation:
     score : float
         Quality estimate in [0, 1]: the soft IoU between the probability map and its thresholded mask. Low
         values mean many uncertain pixels: a polygon worth reviewing.
+    prompt : Prompt or None
+        The prompt, as checked against the image.
+    window : CropWindow or None
+        The image window the network saw (``window.size`` square at network resolution).
+    probabilities : (S, S) float32 or None
+        The network's output over ``window`` at network resolution, before the clean-up of spurious parts:
+        what a correction passes back to the network as the previous mask. (None: built by hand.)
     """
 
     parts: tuple[Part, ...]
@@ -43,6 +52,9 @@ class Segmentation:
     offset: tuple[int, int]
     image_size: tuple[int, int]
     score: float
+    prompt: Prompt | None = field(default=None, repr=False)
+    window: CropWindow | None = None
+    probabilities: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def polygon(self) -> np.ndarray:

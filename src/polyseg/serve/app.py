@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
+from ..prompt import tool_prompt
 from ..segmenter import Segmenter
 from . import cvat
 from . import requests as rq
@@ -63,16 +64,17 @@ def page_segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str
     if "image" not in data:
         raise rq.BadRequest("missing 'image' (base64 of the image file)")
     points = rq.point_list(data.get("points"), "points")
-    box = rq.box(data.get("box"))
-    if len(points) < 4 and box is None:
-        raise rq.BadRequest(f"need 4 extreme points or a box, got {len(points)} points")
+    box = rq.box(data.get("box"))  # the page's box: its first and last pixel (pixel centres), not a tool's edges
+    try:
+        prompt = tool_prompt(points, box, points_name="points", box_name="box")
+    except ValueError as exc:
+        raise rq.BadRequest(str(exc)) from None
     tolerance = rq.tolerance(data.get("tolerance"))
     label = str(data.get("label") or "object")
     file_name = str(data.get("file_name") or "image.jpg")
     image = rq.decode_image(rq.decode_base64(data["image"]))
     try:
-        seg = segmenter.segment(image, rq.extremes(points) if len(points) >= 4 else None,
-                                box=box if len(points) < 4 else None, image_format="BGR", tolerance=tolerance)
+        seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
     h, w = seg.image_size

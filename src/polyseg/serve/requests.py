@@ -103,12 +103,6 @@ def box(value: Any, what: str = "box") -> np.ndarray | None:
     return np.array([x0, y0, x1, y1])
 
 
-def extremes(points: np.ndarray) -> np.ndarray:
-    """The left-, top-, right- and bottom-most of four or more points (``(4, 2)``): with more than four clicks
-    the outermost ones are the object's extreme points."""
-    return points[[points[:, 0].argmin(), points[:, 1].argmin(), points[:, 0].argmax(), points[:, 1].argmax()]]
-
-
 def tolerance(value: Any, default: float = 1.4) -> float:
     """The polygon tolerance in pixels from a request (a number in [0, 100])."""
     if value is None:
