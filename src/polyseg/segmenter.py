@@ -61,7 +61,17 @@ class Segmenter:
     >>> polygon = seg.polygon(image_rgb, [(x_left, y_left), (x_top, y_top), (x_right, y_right), (x_bottom, y_bottom)])
     """
 
+    #: The model kind this class builds inputs for (:func:`polyseg.crop.network_input`), and their channels.
+    KIND, INPUT_CHANNELS = "extreme_points", 4
+
     def __init__(self, network: Network) -> None:
+        info = network.info
+        if (info.kind, info.input_channels) != (self.KIND, self.INPUT_CHANNELS):
+            raise ValueError(
+                f"{getattr(network, 'path', 'the network')}: a Segmenter runs {self.KIND!r} models with "
+                f"{self.INPUT_CHANNELS} input channels; this model_info says kind {info.kind!r} with "
+                f"{info.input_channels} input channels"
+            )
         self._network: Network | None = network
 
     @classmethod
@@ -92,7 +102,7 @@ class Segmenter:
         FileNotFoundError
             If the model's ``.xml`` or ``.bin`` is missing (the message names the file).
         ValueError
-            If the file is not a readable IR for this network.
+            If the file is not a readable IR, or not an ``"extreme_points"`` model (its ``model_info`` says).
         """
         return cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
 
@@ -281,7 +291,7 @@ class Segmenter:
         h, w = image.shape[:2]
         prompt = prompt.inside(w, h)
         if prompt.has_clicks:
-            raise ValueError(f"this model takes extreme points or a box, without clicks; got "
+            raise ValueError(f"a {self.KIND!r} model takes extreme points or a box, without clicks; got "
                              f"{len(prompt.positive)} positive and {len(prompt.negative)} negative clicks")
         info = self.info
         window = CropWindow.from_box(prompt.bounds, size=info.input_size, margin=info.margin,
