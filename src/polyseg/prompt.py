@@ -148,11 +148,20 @@ def _box_inside(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     return corners.reshape(4)
 
 
-def _clicks_form(clicks: Any, name: str) -> np.ndarray:
-    """Clicks as an ``(N, 2)`` float64 array (N may be 0); None or an empty sequence is no clicks."""
-    if clicks is None or (isinstance(clicks, (list, tuple)) and len(clicks) == 0):
+def point_array(points: Any, name: str) -> np.ndarray:
+    """Any number of points (clicks) as an ``(N, 2)`` float64 array of (x, y); None or an empty sequence gives
+    ``(0, 2)``. Not checked against an image (see :meth:`Prompt.inside`).
+
+    Raises
+    ------
+    TypeError
+        If ``points`` is not an array-like of numbers.
+    ValueError
+        If it is not ``(N, 2)``, or a value is NaN or infinite. Messages start with ``name``.
+    """
+    if points is None or (isinstance(points, (list, tuple)) and len(points) == 0):
         return np.zeros((0, 2))
-    arr = _as_float_array(clicks, name)
+    arr = _as_float_array(points, name)
     if arr.size == 0:
         return np.zeros((0, 2))
     if arr.ndim != 2 or arr.shape[1] != 2:
@@ -262,8 +271,8 @@ class Prompt:
             object.__setattr__(self, "extreme_points", _points_form(self.extreme_points))
         else:
             object.__setattr__(self, "box", _box_form(self.box))
-        object.__setattr__(self, "positive", _clicks_form(self.positive, "positive clicks"))
-        object.__setattr__(self, "negative", _clicks_form(self.negative, "negative clicks"))
+        object.__setattr__(self, "positive", point_array(self.positive, "positive clicks"))
+        object.__setattr__(self, "negative", point_array(self.negative, "negative clicks"))
 
     @classmethod
     def of(cls, value: Any) -> Prompt:

@@ -20,6 +20,8 @@ MAX_IMAGE_PIXELS = int(os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2
 import cv2  # after the limit is set
 import numpy as np
 
+from ..prompt import point_array
+
 
 class BadRequest(ValueError):
     """A request the client must fix; ``status`` is the HTTP status to answer with (4xx)."""
@@ -71,20 +73,12 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
 
 
 def point_list(value: Any, what: str) -> np.ndarray:
-    """An ``(N, 2)`` float array from ``[[x, y], ...]``; ``None`` gives ``(0, 2)``."""
-    if value is None:
-        return np.zeros((0, 2))
+    """An ``(N, 2)`` float array from ``[[x, y], ...]``; ``None`` gives ``(0, 2)``
+    (:func:`polyseg.prompt.point_array`)."""
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{what} must be a list of [x, y] number pairs") from None
-    if arr.size == 0:
-        return np.zeros((0, 2))
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise BadRequest(f"{what} must be a list of [x, y] pairs, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise BadRequest(f"{what} must be finite numbers")
-    return arr
+        return point_array(value, what)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def box(value: Any, what: str = "box") -> np.ndarray | None:
