@@ -149,6 +149,9 @@ def test_prepare_refuses_clicks_this_model_cannot_take(segmenter, car):
     prompt = Prompt(extreme_points=meta["extreme_points"], negative=[(10, 10)])
     with pytest.raises(ValueError, match=r"takes extreme points or a box, without clicks; got 0 positive and 1 neg"):
         segmenter.prepare(segmenter.prepare_image(image), prompt)
+    clicks = r"^prompts\[1\]: this model \(kind 'extreme_points'\) takes extreme points or a box, without clicks"
+    with pytest.raises(ValueError, match=clicks):
+        segmenter.segment_many(image, [meta["extreme_points"], prompt])
 
 
 def test_segment_many_matches_segment(segmenter, car):

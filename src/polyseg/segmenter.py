@@ -220,8 +220,8 @@ class Segmenter:
         Parameters
         ----------
         prompts : sequence
-            One prompt per object: a ``(4, 2)`` array-like is four extreme points, a ``(4,)`` one is a box
-            ``(x0, y0, x1, y1)``.
+            One prompt per object: a :class:`~polyseg.prompt.Prompt`, or an array-like: ``(4, 2)`` is four
+            extreme points, ``(4,)`` a box ``(x0, y0, x1, y1)`` (:meth:`Prompt.of`).
 
         Returns
         -------
@@ -242,7 +242,7 @@ class Segmenter:
         checked = []
         for i, prompt in enumerate(prompts):
             try:
-                checked.append(Prompt.of(prompt).inside(w, h))
+                checked.append(self._check(Prompt.of(prompt), w, h))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"prompts[{i}]: {exc}") from None
         running: dict[int, Prepared] = {}  # objects in the network, by index
@@ -289,15 +289,20 @@ class Segmenter:
             If the prompt does not fit the image, or holds clicks (the extreme-points model takes none).
         """
         h, w = image.shape[:2]
-        prompt = prompt.inside(w, h)
-        if prompt.has_clicks:
-            raise ValueError(f"a {self.KIND!r} model takes extreme points or a box, without clicks; got "
-                             f"{len(prompt.positive)} positive and {len(prompt.negative)} negative clicks")
+        prompt = self._check(prompt, w, h)
         info = self.info
         window = CropWindow.from_box(prompt.bounds, size=info.input_size, margin=info.margin,
                                      min_margin=info.min_margin)
         x = network_input(image, window, prompt.extreme_points, info.point_radius)
         return Prepared(prompt, window, x, (h, w))
+
+    def _check(self, prompt: Prompt, width: int, height: int) -> Prompt:
+        """The prompt checked against the image, and refused if it holds clicks (this model takes none)."""
+        prompt = prompt.inside(width, height)
+        if prompt.has_clicks:
+            raise ValueError(f"this model (kind {self.KIND!r}) takes extreme points or a box, without clicks; got "
+                             f"{len(prompt.positive)} positive and {len(prompt.negative)} negative clicks")
+        return prompt
 
     def finish(self, prepared: Prepared, probabilities: np.ndarray, tolerance: float = 1.4) -> Segmentation:
         """The network's probabilities for a prepared object -> the object in the image.
