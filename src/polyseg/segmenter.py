@@ -173,12 +173,12 @@ class Segmenter:
         -------
         Segmentation
         """
+        rgb = self.prepare_image(image, image_format)
+        tolerance = check_tolerance(tolerance)
         if prompt is None:
             prompt = Prompt(extreme_points, box)
         elif extreme_points is not None or box is not None:
             raise TypeError("give either a prompt or extreme_points / box, not both")
-        rgb = self.prepare_image(image, image_format)
-        tolerance = check_tolerance(tolerance)
         prepared = self.prepare(rgb, prompt)
         return self.finish(prepared, self.network(prepared.input), tolerance)
 
