@@ -91,7 +91,7 @@ def test_network_alone_on_the_same_objects(benchmark, coco_like, batch, monkeypa
     from polyseg import Segmenter
     from polyseg.annotate.engine import load_image
     from polyseg.annotate.formats import open_dataset, pixel_box
-    from polyseg.crop import network_input
+    from polyseg.prompt import Prompt
 
     monkeypatch.setattr(polyseg.network, "BATCH", batch)  # read when the Segmenter is created
     path, images, _ = coco_like
@@ -102,10 +102,10 @@ def test_network_alone_on_the_same_objects(benchmark, coco_like, batch, monkeypa
         for _, edges in task.boxes:
             box = pixel_box(edges, image.shape[1], image.shape[0], task.normalised)[0]
             if box is not None:
-                inputs.append(network_input(image, segmenter._prepare(image, None, box)[1], None))
+                inputs.append(segmenter.prepare(image, Prompt(box=box)).input)
 
     def once():
-        for _ in segmenter._net.run_many(iter(inputs), len(inputs)):
+        for _ in segmenter.network.run_many(iter(inputs), len(inputs)):
             pass
 
     benchmark.pedantic(once, rounds=5, iterations=1, warmup_rounds=1)

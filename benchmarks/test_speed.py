@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from evaluate import grabcut
-from polyseg.crop import CropWindow, network_input
+from polyseg.prompt import Prompt
 
 
 def test_polygon_end_to_end(benchmark, segmenter, scene):
@@ -28,10 +28,8 @@ def test_polygon_end_to_end(benchmark, segmenter, scene):
 def test_network_alone(benchmark, segmenter, scene):
     """One 1x4x128x128 inference through the package's infer-request pool."""
     image, points = scene
-    info = segmenter.info
-    box = np.concatenate([points.min(0), points.max(0)])
-    x = network_input(image, CropWindow.from_box(box, margin=info.margin, min_margin=info.min_margin), points)
-    prob = benchmark(segmenter._net, x)
+    x = segmenter.prepare(segmenter.prepare_image(image), Prompt(extreme_points=points)).input
+    prob = benchmark(segmenter.network, x)
     assert prob.shape == (128, 128)
 
 

@@ -250,10 +250,10 @@ def test_every_failure_is_kept_unchanged_and_reported(coco, tmp_path):
 def test_an_empty_prediction_is_a_failure_too(coco, tmp_path, monkeypatch):
     path, images, _ = coco
 
-    def nothing(self, prob, window, image_size, tolerance):
-        return Segmentation((), np.zeros((0, 0), bool), (0, 0), image_size, 0.0)
+    def nothing(self, prepared, probabilities, tolerance=1.4):
+        return Segmentation((), np.zeros((0, 0), bool), (0, 0), prepared.image_size, 0.0)
 
-    monkeypatch.setattr(Segmenter, "_finish", nothing)
+    monkeypatch.setattr(Segmenter, "finish", nothing)
     summary = annotate(path, images, tmp_path / "out.json", progress=False)
     report = json.loads((tmp_path / "out.json.report.json").read_text())
     assert summary.objects == 0 and report["by_reason"] == {"no_object": 5}

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from polyseg import Segmenter
-from polyseg.prompt import OUTSIDE_TOLERANCE, as_rgb_image, check_box, check_points, check_prompt
+from polyseg.prompt import OUTSIDE_TOLERANCE, Prompt, as_rgb_image, check_box, check_points
 
 H, W = 64, 80
 #: The object's left-, top-, right- and bottom-most points: a disc of radius 15 centred at (40, 32).
@@ -286,20 +286,25 @@ NEITHER = r"give either extreme_points=\(4, 2\) array of \(x, y\) or box=\(x0, y
 BOTH = r"give either extreme_points or box, not both"
 
 
-def test_check_prompt_needs_points_or_a_box():
+def test_a_prompt_needs_points_or_a_box():
     with pytest.raises(TypeError, match=NEITHER):
-        check_prompt(None, None, W, H)
+        Prompt()
     with pytest.raises(TypeError, match=BOTH):
-        check_prompt(POINTS, BOX, W, H)
+        Prompt(POINTS, BOX)
 
 
-def test_check_prompt_returns_the_points_and_their_bounding_box():
-    points, box = check_prompt(POINTS, None, W, H)
-    assert np.array_equal(points, np.array(POINTS, float))
-    assert np.array_equal(box, [25, 17, 55, 47])
-    points, box = check_prompt(None, BOX, W, H)
-    assert points is None
-    assert np.array_equal(box, [25, 17, 55, 47])
+def test_a_checked_prompt_keeps_the_points_and_bounds_them_by_their_box():
+    prompt = Prompt(extreme_points=POINTS).inside(W, H)
+    assert np.array_equal(prompt.extreme_points, np.array(POINTS, float)) and prompt.box is None
+    assert np.array_equal(prompt.bounds, [25, 17, 55, 47])
+    prompt = Prompt(box=BOX).inside(W, H)
+    assert prompt.extreme_points is None
+    assert np.array_equal(prompt.bounds, [25, 17, 55, 47])
+
+
+def test_segment_takes_a_prompt_or_points_and_a_box_not_both(seg):
+    with pytest.raises(TypeError, match=r"give either a prompt or extreme_points / box, not both"):
+        seg.segment(IMAGE, POINTS, prompt=Prompt(box=BOX))
 
 
 def test_segment_needs_points_or_a_box(seg):

@@ -11,7 +11,7 @@ def test_the_ir_states_the_checkpoints_training_arguments():
     args = {"input_size": 96, "point_radius": 2.5, "margin": 0.15, "min_margin": 4.0, "epochs": 30, "lr": 1e-3}
     assert export.model_info(args, "3.0", threshold=0.45) == ModelInfo(
         input_size=96, margin=0.15, min_margin=4.0, point_radius=2.5, threshold=0.45, channel_order="RGB",
-        version="3.0")
+        version="3.0", kind="extreme_points", input_channels=4)
 
 
 def test_a_checkpoint_older_than_the_geometry_arguments_gets_what_those_runs_trained_with():

@@ -18,7 +18,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from polyseg.contours import trace
-from polyseg.result import Segmentation
+from polyseg.result import LABELME_VERSION, Segmentation
 from serve_support import cvat_mask
 
 IMAGE_SIZE = (60, 80)  # (height, width)
@@ -254,6 +254,32 @@ def test_to_cvat_of_one_part(one_part):
     assert np.all(np.array(cvat["mask"]) == 255)
 
 
+# --- YOLO and whole files -----------------------------------------------------------------------------------------
+
+
+def test_to_yolo_is_the_largest_part_in_normalised_corner_coordinates(two_parts):
+    flat = two_parts.to_yolo()
+    xy = np.asarray(flat).reshape(-1, 2)
+    assert np.allclose(xy, (two_parts.polygon + 0.5) / (80, 60), atol=1e-6)
+    # The vertex at pixel centre (12, 8) is the corner (12.5, 8.5) of the 80 x 60 image.
+    assert [0.15625, 0.141667] in xy.round(6).tolist()
+    assert Segmentation((), np.zeros((5, 5), bool), (3, 4), IMAGE_SIZE, 0.0).to_yolo() == []
+
+
+def test_to_coco_file_is_an_instance_file_of_the_one_object(one_part):
+    doc = one_part.to_coco_file("street.jpg", label="car")
+    assert doc["images"] == [{"id": 1, "file_name": "street.jpg", "width": 80, "height": 60}]
+    assert doc["categories"] == [{"id": 1, "name": "car"}]
+    assert doc["annotations"] == [{"id": 1, "image_id": 1, **one_part.to_coco(category_id=1)}]
+
+
+def test_to_labelme_file_is_a_labelme_file_without_image_data(two_parts):
+    doc = two_parts.to_labelme_file("street.jpg", label="car")
+    assert doc["version"] == LABELME_VERSION and doc["flags"] == {}
+    assert doc["shapes"] == two_parts.to_labelme("car")
+    assert (doc["imagePath"], doc["imageData"], doc["imageHeight"], doc["imageWidth"]) == ("street.jpg", None, 60, 80)
+
+
 # --- Label Studio -----------------------------------------------------------------------------------------------
 
 
@@ -294,6 +320,9 @@ def test_to_label_studio_rejects_a_bad_image_size(one_part, width, height):
         pytest.param(lambda s: s.to_coco(rle=True), id="coco-rle"),
         pytest.param(lambda s: s.to_labelme(), id="labelme"),
         pytest.param(lambda s: s.to_cvat(), id="cvat"),
+        pytest.param(lambda s: s.to_yolo(), id="yolo"),
+        pytest.param(lambda s: s.to_coco_file("x.jpg"), id="coco-file"),
+        pytest.param(lambda s: s.to_labelme_file("x.jpg"), id="labelme-file"),
         pytest.param(lambda s: s.to_label_studio(80, 60), id="label-studio"),
     ],
 )

@@ -97,9 +97,9 @@ def test_label_studio_urls_get_the_api_key_and_others_do_not():
 def test_read_prompt_takes_the_last_box_and_its_label():
     box = {"type": "rectanglelabels", "original_width": 200, "original_height": 100,
            "value": {"x": 10, "y": 20, "width": 50, "height": 40, "rectanglelabels": ["Bus"]}}
-    prompt = read_prompt({"result": [box]})
-    assert prompt.label == "Bus" and prompt.points is None
-    np.testing.assert_allclose(prompt.box, [20, 20, 119, 59])  # corners -> inclusive pixel centres
+    context = read_prompt({"result": [box]})
+    assert context.label == "Bus" and context.prompt.extreme_points is None
+    np.testing.assert_allclose(context.prompt.box, [20, 20, 119, 59])  # corners -> inclusive pixel centres
     assert read_prompt(None) is None and read_prompt({"result": []}) is None
     with pytest.raises(BadRequest, match="original_width"):
         read_prompt({"result": [{"type": "keypointlabels", "value": {"x": 1, "y": 2}}]})

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from polyseg import CropWindow, Segmentation, Segmenter, cli
+from polyseg.prompt import Prompt
 from regenerate_golden import ACCURACY, GOLDEN, example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +109,49 @@ def test_window_past_the_border_is_padded(segmenter, car):
     result = segmenter.segment(image, pts)
     assert result.polygon[:, 0].max() <= image.shape[1] - 1
     assert result.mask[:, 630:].any()
+
+
+def test_the_public_steps_give_what_segment_gives(segmenter, car):
+    """prepare_image -> prepare -> network -> finish is segment(), one step at a time."""
+    image, meta = car
+    prompt = Prompt(extreme_points=meta["extreme_points"])
+    rgb = segmenter.prepare_image(image)
+    prepared = segmenter.prepare(rgb, prompt)
+    info = segmenter.info
+    assert prepared.input.shape == (4, info.input_size, info.input_size) and prepared.input.dtype == np.float32
+    assert prepared.image_size == image.shape[:2]
+    assert prepared.window == CropWindow.from_box(prompt.bounds, size=info.input_size, margin=info.margin,
+                                                  min_margin=info.min_margin)
+    probabilities = segmenter.network(prepared.input)
+    stepwise = segmenter.finish(prepared, probabilities)
+    whole = segmenter.segment(image, prompt=prompt)
+    assert np.array_equal(stepwise.mask, whole.mask) and stepwise.score == whole.score
+    assert np.array_equal(whole.polygon, segmenter.segment(image, meta["extreme_points"]).polygon)
+
+
+def test_a_segmentation_keeps_what_a_correction_needs(segmenter, car):
+    """Its prompt (checked), its window and the network's probabilities at network resolution."""
+    image, meta = car
+    result = segmenter.segment(image, meta["extreme_points"])
+    size = segmenter.info.input_size
+    assert np.array_equal(result.prompt.extreme_points, np.asarray(meta["extreme_points"], float))
+    assert result.window.size == size
+    assert result.probabilities.shape == (size, size) and result.probabilities.dtype == np.float32
+    x, y = result.offset
+    rows, cols, wrows, wcols = result.window.clip(*image.shape[:2])
+    upsampled = result.window.uncrop(result.probabilities)[wrows, wcols] > segmenter.info.threshold
+    assert iou(upsampled, result.mask_crop) > 0.99  # the mask comes from these probabilities
+    assert (cols.start, rows.start) == (x, y)
+
+
+def test_prepare_refuses_clicks_this_model_cannot_take(segmenter, car):
+    image, meta = car
+    prompt = Prompt(extreme_points=meta["extreme_points"], negative=[(10, 10)])
+    with pytest.raises(ValueError, match=r"takes extreme points or a box, without clicks; got 0 positive and 1 neg"):
+        segmenter.prepare(segmenter.prepare_image(image), prompt)
+    clicks = r"^prompts\[1\]: this model \(kind 'extreme_points'\) takes extreme points or a box, without clicks"
+    with pytest.raises(ValueError, match=clicks):
+        segmenter.segment_many(image, [meta["extreme_points"], prompt])
 
 
 def test_segment_many_matches_segment(segmenter, car):

@@ -30,8 +30,8 @@ class Asked(Exception):
 class Recorder:
     """Stands in for a Segmenter: records the prompt it is asked to segment, then stops the request."""
 
-    def segment(self, image, extreme_points=None, *, box=None, **kwargs):
-        self.points, self.box = extreme_points, box
+    def segment(self, image, *, prompt, **kwargs):
+        self.prompt = prompt
         raise Asked
 
 
@@ -42,8 +42,8 @@ def test_a_cvat_rectangle_is_read_by_its_edges():
     recorder = Recorder()
     with pytest.raises(Asked):
         cvat.interact(recorder, body)
-    assert recorder.points is None
-    assert np.asarray(recorder.box).tolist() == PIXELS
+    assert recorder.prompt.extreme_points is None
+    assert recorder.prompt.box.tolist() == PIXELS
 
 
 def test_a_label_studio_rectangle_is_read_by_its_edges():
@@ -51,9 +51,9 @@ def test_a_label_studio_rectangle_is_read_by_its_edges():
     region = {"type": "rectanglelabels", "original_width": WIDTH, "original_height": HEIGHT,
               "value": {"x": left * 100 / WIDTH, "y": top * 100 / HEIGHT, "width": (right - left) * 100 / WIDTH,
                         "height": (bottom - top) * 100 / HEIGHT, "rectanglelabels": ["car"]}}
-    prompt = read_prompt({"result": [region]})
-    assert prompt.points is None
-    assert np.asarray(prompt.box).round(9).tolist() == PIXELS
+    prompt = read_prompt({"result": [region]}).prompt
+    assert prompt.extreme_points is None
+    assert prompt.box.round(9).tolist() == PIXELS
 
 
 def test_a_data_set_box_is_read_by_its_edges():

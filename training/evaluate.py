@@ -112,7 +112,7 @@ def evaluate_frames(
                     net_classes.append(f"{source}/{cls}")
     # The paper's metrics at network resolution, on the same instances, through the same IR.
     probs = np.empty((len(net_inputs),) + net_inputs[0].shape[1:], np.float32)
-    for i, prob in segmenter._net.run_many((x.astype(np.float32) for x in net_inputs), len(net_inputs)):
+    for i, prob in segmenter.network.run_many((x.astype(np.float32) for x in net_inputs), len(net_inputs)):
         probs[i] = prob
     from train import val_metrics, val_metrics_by_source
 

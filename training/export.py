@@ -26,9 +26,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 EARLIER_RUNS: dict[str, float] = {"input_size": 128, "margin": 0.1, "min_margin": 3.0, "point_radius": 3.0}
 
 
-def model_info(args: dict[str, Any], version: str, threshold: float = 0.5) -> ModelInfo:
+def model_info(args: dict[str, Any], version: str, threshold: float = 0.5, *, input_channels: int = 4) -> ModelInfo:
     """The parameters an IR of a checkpoint carries, from the checkpoint's training arguments (``ck["args"]``:
-    ``input_size``, ``margin``, ``min_margin``, ``point_radius``; :data:`EARLIER_RUNS` for those it lacks)."""
+    ``input_size``, ``margin``, ``min_margin``, ``point_radius``; :data:`EARLIER_RUNS` for those it lacks) and
+    its network's input channels. ``train.py`` trains ``"extreme_points"`` models."""
     geometry = {key: args.get(key, earlier) for key, earlier in EARLIER_RUNS.items()}
     return ModelInfo(
         input_size=int(geometry["input_size"]),
@@ -38,6 +39,8 @@ def model_info(args: dict[str, Any], version: str, threshold: float = 0.5) -> Mo
         threshold=threshold,
         channel_order="RGB",
         version=version,
+        kind="extreme_points",
+        input_channels=input_channels,
     )
 
 
@@ -53,12 +56,17 @@ def load_checkpoint(path: Path):  # -> tuple[UNet, dict]
     return model.eval(), dict(checkpoint.get("args") or {})
 
 
-def to_openvino(model, input_size: int) -> ov.Model:
-    """Trace the module to an OpenVINO model taking ``(N, 4, input_size, input_size)``, N dynamic."""
+def input_channels(model) -> int:
+    """Channels of the U-Net's input (its first convolution's)."""
+    return int(model.down[0][0].in_channels)
+
+
+def to_openvino(model, info: ModelInfo) -> ov.Model:
+    """Trace the module to an OpenVINO model taking ``(N, C, S, S)`` as ``info`` says, N dynamic."""
     import torch
 
-    example = torch.zeros(1, 4, input_size, input_size)
-    ov_model = ov.convert_model(model, example_input=example, input=[(-1, 4, input_size, input_size)])
+    shape = (info.input_channels, info.input_size, info.input_size)
+    ov_model = ov.convert_model(model, example_input=torch.zeros(1, *shape), input=[(-1, *shape)])
     ov_model.inputs[0].get_tensor().set_names({"input"})
     ov_model.outputs[0].get_tensor().set_names({"probability"})
     return ov_model
@@ -67,8 +75,8 @@ def to_openvino(model, input_size: int) -> ov.Model:
 def export(checkpoint: Path, out: Path, version: str) -> Path:
     """Write ``out`` (.xml + .bin, FP16 weights) from a checkpoint; returns the .xml path."""
     model, args = load_checkpoint(checkpoint)
-    info = model_info(args, version)
-    ov_model = to_openvino(model, info.input_size)
+    info = model_info(args, version, input_channels=input_channels(model))
+    ov_model = to_openvino(model, info)
     write_model_info(ov_model, info)
     out.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov_model, out, compress_to_fp16=True)
@@ -80,8 +88,8 @@ def quantize_int8(checkpoint: Path, calibration: np.ndarray, out: Path, version:
     import nncf
 
     model, args = load_checkpoint(checkpoint)
-    info = model_info(args, version + "-int8")
-    ov_model = to_openvino(model, info.input_size)
+    info = model_info(args, version + "-int8", input_channels=input_channels(model))
+    ov_model = to_openvino(model, info)
     dataset = nncf.Dataset(list(calibration[:, None]))
     q = nncf.quantize(ov_model, dataset, subset_size=min(300, len(calibration)))
     write_model_info(q, info)

@@ -8,8 +8,9 @@
 from .contours import Part
 from .crop import CropWindow
 from .network import ModelInfo
+from .prompt import Prompt
 from .result import Segmentation
-from .segmenter import Segmenter
+from .segmenter import Prepared, Segmenter
 
 __version__ = "0.1.0"
-__all__ = ["CropWindow", "ModelInfo", "Part", "Segmentation", "Segmenter", "__version__"]
+__all__ = ["CropWindow", "ModelInfo", "Part", "Prepared", "Prompt", "Segmentation", "Segmenter", "__version__"]

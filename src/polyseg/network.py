@@ -1,7 +1,7 @@
 """The network: an OpenVINO IR, its parameters from the IR's rt_info, and thread-safe inference.
 
-The IR takes ``(N, 4, S, S)`` float32 (R, G, B 0-255; point channel 0/255) and returns ``(N, 1, S, S)``
-foreground probabilities. Its parameters are stored in the IR under ``rt_info["model_info"]`` by
+The IR takes ``(N, C, S, S)`` float32 and returns ``(N, 1, S, S)`` foreground probabilities; an
+``"extreme_points"`` model (the bundled one) takes C = 4 channels: R, G, B 0-255 and the point channel 0/255. Its parameters are stored in the IR under ``rt_info["model_info"]`` by
 :func:`write_model_info` (``training/export.py`` calls it) and read back here, each as the type of its
 :class:`ModelInfo` field, so the code never assumes a crop margin or point radius that the weights were not
 trained with.
@@ -50,6 +50,11 @@ class ModelInfo:
         Colour order of the network's first three channels ("RGB").
     version : str
         Weights version.
+    kind : str
+        What the model is, and so how its inputs are built: "extreme_points" (the colour crop and a channel of
+        extreme-point discs; an IR that does not say is one of these).
+    input_channels : int
+        Channels of the network input (C of ``(N, C, S, S)``), checked against the IR's input.
     """
 
     input_size: int = 128
@@ -59,6 +64,8 @@ class ModelInfo:
     threshold: float = 0.5
     channel_order: str = "RGB"
     version: str = "unknown"
+    kind: str = "extreme_points"
+    input_channels: int = 4
 
 
 def bundled_model_path() -> Path:
@@ -150,7 +157,8 @@ class Network:
     FileNotFoundError
         If the ``.xml`` or its ``.bin`` is missing.
     ValueError
-        If the file is not a readable IR, or its input is not ``(N, 4, S, S)``.
+        If the file is not a readable IR, a model_info value is malformed, or its input is not
+        ``(N, input_channels, input_size, input_size)`` as its model_info says.
     """
 
     def __init__(
@@ -184,8 +192,10 @@ class Network:
             raise ValueError(f"{path}: model_info channel_order must be 'RGB' or 'BGR', got {self.info.channel_order!r}")
         shape = model.input(0).get_partial_shape()
         s = self.info.input_size
-        if shape.rank.get_length() != 4 or str(shape[1]) != "4" or str(shape[2]) != str(s) or str(shape[3]) != str(s):
-            raise ValueError(f"{path}: expected a network input of shape (N, 4, {s}, {s}), got {shape}")
+        c = self.info.input_channels
+        if shape.rank.get_length() != 4 or [str(d) for d in list(shape)[1:]] != [str(c), str(s), str(s)]:
+            raise ValueError(f"{path}: expected a network input of shape (N, {c}, {s}, {s}) as its model_info "
+                             f"says, got {shape}")
         props: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
         if num_threads is not None:
             props["INFERENCE_NUM_THREADS"] = int(num_threads)
@@ -200,20 +210,20 @@ class Network:
         self._lock = threading.Lock()  # guards the first compilation for run_many, never held by a caller's loop
 
     def _compile(self, extra: dict[str, object] | None = None, batch: int = 1):
-        """Compile the network for ``(1, 4, S, S)`` inputs, or ``(1..batch, 4, S, S)`` if ``batch > 1``, with
+        """Compile the network for ``(1, C, S, S)`` inputs, or ``(1..batch, C, S, S)`` if ``batch > 1``, with
         ``extra`` properties over the user's."""
         import openvino as ov
 
         model = self._model.clone()
-        s = self.info.input_size
-        model.reshape({model.input(0): ov.PartialShape([ov.Dimension(1, batch), 4, s, s])})  # (1, 1) is static 1
+        c, s = self.info.input_channels, self.info.input_size
+        model.reshape({model.input(0): ov.PartialShape([ov.Dimension(1, batch), c, s, s])})  # (1, 1) is static 1
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
             raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {exc}") from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run one input ``(4, S, S)`` float32 -> ``(S, S)`` float32 probabilities. Thread-safe."""
+        """Run one input ``(C, S, S)`` float32 -> ``(S, S)`` float32 probabilities. Thread-safe."""
         try:
             request = self._requests.get_nowait()
         except queue.Empty:
@@ -225,7 +235,7 @@ class Network:
             self._requests.put(request)
 
     def run_many(self, inputs: Iterable[np.ndarray], count: int | None) -> Iterator[tuple[int, np.ndarray]]:
-        """Run ``count`` inputs (None: as many as ``inputs`` gives), each ``(4, S, S)`` float32; yields
+        """Run ``count`` inputs (None: as many as ``inputs`` gives), each ``(C, S, S)`` float32; yields
         ``(index, (S, S) probabilities)`` in the order the results arrive. Thread-safe.
 
         Uses a second compilation of the network with the THROUGHPUT hint (several CPU streams), a batch

@@ -1,4 +1,4 @@
-"""Input checking: images, extreme points and boxes.
+"""Input checking: images and prompts (extreme points or a box, plus clicks), and the prompt type itself.
 
 Every public entry point of polyseg passes its inputs through these functions, so that a bad input raises a
 ``TypeError`` or ``ValueError`` saying what was expected and what came, instead of failing deep inside OpenCV
@@ -17,6 +17,7 @@ Labeling tools and data sets give a rectangle by its *edges* instead, in corner 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import cv2
@@ -102,6 +103,74 @@ def _check_inside(arr: np.ndarray, name: str, width: int, height: int) -> np.nda
     return out
 
 
+def _points_form(points: Any) -> np.ndarray:
+    """Four extreme points as a ``(4, 2)`` float64 array: shape and finite numbers (no image needed)."""
+    arr = _as_float_array(points, "extreme_points")
+    if arr.shape != (4, 2):
+        raise ValueError(f"extreme_points must have shape (4, 2) as four (x, y) pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"extreme_points must be finite numbers, got {arr.tolist()}")
+    return arr
+
+
+def _points_inside(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    arr = _check_inside(arr, "extreme_points", width, height)
+    if np.all(arr == arr[0]):
+        raise ValueError(f"extreme_points are all the same point {arr[0].tolist()}: click the object's four extremes")
+    span = arr.max(axis=0) - arr.min(axis=0)
+    if (span < MIN_SPAN).any():
+        raise ValueError(
+            f"extreme_points must span at least {MIN_SPAN:g} px in x and in y, got a span of "
+            f"{span[0]:g} x {span[1]:g} px"
+        )
+    return arr
+
+
+def _box_form(box: Any) -> np.ndarray:
+    """A box as a ``(4,)`` float64 array: four finite numbers, corners in order (no image needed)."""
+    arr = _as_float_array(box, "box")
+    if arr.shape != (4,):
+        raise ValueError(f"box must be 4 numbers (x0, y0, x1, y1), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"box must be finite numbers, got {arr.tolist()}")
+    if arr[2] < arr[0] or arr[3] < arr[1]:
+        raise ValueError(f"box must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1, got {arr.tolist()}")
+    return arr
+
+
+def _box_inside(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    corners = _check_inside(arr.reshape(2, 2), "box corners", width, height)
+    span = corners[1] - corners[0]
+    if (span < MIN_SPAN).any():
+        raise ValueError(
+            f"box must span at least {MIN_SPAN:g} px in x and in y, got {span[0]:g} x {span[1]:g} px"
+        )
+    return corners.reshape(4)
+
+
+def point_array(points: Any, name: str) -> np.ndarray:
+    """Any number of points (clicks) as an ``(N, 2)`` float64 array of (x, y); None or an empty sequence gives
+    ``(0, 2)``. Not checked against an image (see :meth:`Prompt.inside`).
+
+    Raises
+    ------
+    TypeError
+        If ``points`` is not an array-like of numbers.
+    ValueError
+        If it is not ``(N, 2)``, or a value is NaN or infinite. Messages start with ``name``.
+    """
+    if points is None or (isinstance(points, (list, tuple)) and len(points) == 0):
+        return np.zeros((0, 2))
+    arr = _as_float_array(points, name)
+    if arr.size == 0:
+        return np.zeros((0, 2))
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (N, 2) as (x, y) pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite numbers, got {arr.tolist()}")
+    return arr
+
+
 def check_points(points: Any, width: int, height: int) -> np.ndarray:
     """Validate four extreme points and return them as a ``(4, 2)`` float64 array of (x, y).
 
@@ -116,21 +185,7 @@ def check_points(points: Any, width: int, height: int) -> np.ndarray:
         If the shape is not (4, 2), a value is NaN or infinite, the points lie outside the image, are all
         equal, or span less than :data:`MIN_SPAN` px in x or y.
     """
-    arr = _as_float_array(points, "extreme_points")
-    if arr.shape != (4, 2):
-        raise ValueError(f"extreme_points must have shape (4, 2) as four (x, y) pairs, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"extreme_points must be finite numbers, got {arr.tolist()}")
-    arr = _check_inside(arr, "extreme_points", width, height)
-    if np.all(arr == arr[0]):
-        raise ValueError(f"extreme_points are all the same point {arr[0].tolist()}: click the object's four extremes")
-    span = arr.max(axis=0) - arr.min(axis=0)
-    if (span < MIN_SPAN).any():
-        raise ValueError(
-            f"extreme_points must span at least {MIN_SPAN:g} px in x and in y, got a span of "
-            f"{span[0]:g} x {span[1]:g} px"
-        )
-    return arr
+    return _points_inside(_points_form(points), width, height)
 
 
 def check_box(box: Any, width: int, height: int) -> np.ndarray:
@@ -144,20 +199,7 @@ def check_box(box: Any, width: int, height: int) -> np.ndarray:
         If it does not hold 4 finite numbers, has ``x1 < x0`` or ``y1 < y0``, lies outside the image or spans
         less than :data:`MIN_SPAN` px.
     """
-    arr = _as_float_array(box, "box")
-    if arr.shape != (4,):
-        raise ValueError(f"box must be 4 numbers (x0, y0, x1, y1), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"box must be finite numbers, got {arr.tolist()}")
-    if arr[2] < arr[0] or arr[3] < arr[1]:
-        raise ValueError(f"box must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1, got {arr.tolist()}")
-    corners = _check_inside(arr.reshape(2, 2), "box corners", width, height)
-    span = corners[1] - corners[0]
-    if (span < MIN_SPAN).any():
-        raise ValueError(
-            f"box must span at least {MIN_SPAN:g} px in x and in y, got {span[0]:g} x {span[1]:g} px"
-        )
-    return corners.reshape(4)
+    return _box_inside(_box_form(box), width, height)
 
 
 def box_from_edges(edges: Any) -> np.ndarray:
@@ -178,31 +220,161 @@ def box_from_edges(edges: Any) -> np.ndarray:
     -------
     np.ndarray
         ``(4,)`` float64 ``(x0, y0, x1, y1)``, pixel-centre coordinates (not yet checked against an image: see
-        :func:`check_box`).
+        :class:`Prompt`).
     """
     return np.asarray(edges, dtype=np.float64).reshape(4) - (0.0, 0.0, 1.0, 1.0)
 
 
-def check_prompt(
-    extreme_points: Any, box: Any, width: int, height: int
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Validate a prompt given as extreme points *or* a box.
+@dataclass(frozen=True, eq=False)
+class Prompt:
+    """What the annotator gave for one object: four extreme points or a box, plus positive and negative clicks.
 
-    Returns
-    -------
-    points : (4, 2) float64 array or None
-        The checked extreme points, or None for a box prompt.
-    box : (4,) float64 array
-        ``(x0, y0, x1, y1)``: the given box, or the bounding box of the points.
+    The one place a prompt is validated. Creating a Prompt checks its form (points *or* a box, shapes, finite
+    numbers, box corners in order) and stores float64 arrays; :meth:`inside` checks it against an image (inside
+    it, not degenerate) and clips what lies up to :data:`OUTSIDE_TOLERANCE` px outside onto it. Coordinates are
+    pixel centres (see the module docstring).
+
+    Attributes
+    ----------
+    extreme_points : (4, 2) float64 or None
+        The object's left-, top-, right- and bottom-most points as (x, y), in any order; None for a box prompt.
+    box : (4,) float64 or None
+        ``(x0, y0, x1, y1)``, the object's first and last column and row (inclusive); None for a points prompt.
+    positive, negative : (N, 2) float64
+        Clicks on the object and off it, for models that take corrections. Empty by default; the
+        extreme-points model takes none (:meth:`polyseg.Segmenter.prepare` refuses them).
+
+    Raises
+    ------
+    TypeError
+        If neither or both of ``extreme_points`` and ``box`` are given, or a value is not numbers.
+    ValueError
+        If a shape is wrong, a value is NaN or infinite, or the box has ``x1 < x0`` or ``y1 < y0``.
+
+    Examples
+    --------
+    >>> Prompt(box=(336, 261, 591, 385)).inside(640, 640).bounds
+    array([336., 261., 591., 385.])
     """
-    if extreme_points is None and box is None:
-        raise TypeError("give either extreme_points=(4, 2) array of (x, y) or box=(x0, y0, x1, y1); got neither")
-    if extreme_points is not None and box is not None:
-        raise TypeError("give either extreme_points or box, not both")
-    if extreme_points is not None:
-        pts = check_points(extreme_points, width, height)
-        return pts, np.concatenate([pts.min(axis=0), pts.max(axis=0)])
-    return None, check_box(box, width, height)
+
+    extreme_points: Any = None
+    box: Any = None
+    positive: Any = ()
+    negative: Any = ()
+
+    def __post_init__(self) -> None:
+        if self.extreme_points is None and self.box is None:
+            raise TypeError("give either extreme_points=(4, 2) array of (x, y) or box=(x0, y0, x1, y1); got neither")
+        if self.extreme_points is not None and self.box is not None:
+            raise TypeError("give either extreme_points or box, not both")
+        if self.extreme_points is not None:
+            object.__setattr__(self, "extreme_points", _points_form(self.extreme_points))
+        else:
+            object.__setattr__(self, "box", _box_form(self.box))
+        object.__setattr__(self, "positive", point_array(self.positive, "positive clicks"))
+        object.__setattr__(self, "negative", point_array(self.negative, "negative clicks"))
+
+    @classmethod
+    def of(cls, value: Any) -> Prompt:
+        """A prompt from a Prompt (returned as it is) or an array-like by its shape: ``(4, 2)`` is four extreme
+        points, ``(4,)`` a box.
+
+        Raises
+        ------
+        TypeError
+            If ``value`` is ragged or not numbers.
+        ValueError
+            If it has any other shape.
+        """
+        if isinstance(value, Prompt):
+            return value
+        try:
+            shape = np.shape(value) if not isinstance(value, (str, bytes)) else ()
+        except ValueError:
+            raise TypeError("expected (4, 2) extreme points or a (4,) box, got a ragged sequence") from None
+        if shape == (4, 2):
+            return cls(extreme_points=value)
+        if shape == (4,):
+            return cls(box=value)
+        raise ValueError(f"expected (4, 2) extreme points or a (4,) box, got shape {shape}")
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """``(4,)`` float64 ``(x0, y0, x1, y1)``: the box, or the bounding box of the extreme points."""
+        if self.extreme_points is not None:
+            return np.concatenate([self.extreme_points.min(axis=0), self.extreme_points.max(axis=0)])
+        return self.box
+
+    @property
+    def has_clicks(self) -> bool:
+        """Whether the prompt holds positive or negative clicks."""
+        return len(self.positive) + len(self.negative) > 0
+
+    def scaled(self, sx: float, sy: float) -> Prompt:
+        """This prompt on a copy of the image resized by ``sx`` in x and ``sy`` in y: pixel centres map as
+        ``(x + 0.5) * sx - 0.5`` (an image's outer edges stay its outer edges)."""
+
+        def scale(xy: np.ndarray | None) -> np.ndarray | None:
+            if xy is None:
+                return None
+            return ((xy.reshape(-1, 2) + 0.5) * (sx, sy) - 0.5).reshape(xy.shape)
+
+        return Prompt(scale(self.extreme_points), scale(self.box), scale(self.positive), scale(self.negative))
+
+    def inside(self, width: int, height: int) -> Prompt:
+        """This prompt checked against a ``width x height`` image: the same prompt with every point and corner
+        clipped onto the image.
+
+        Raises
+        ------
+        ValueError
+            If a point, a box corner or a click lies more than :data:`OUTSIDE_TOLERANCE` px outside the image,
+            the extreme points are all equal, or the prompt spans less than :data:`MIN_SPAN` px in x or y.
+        """
+        points = None if self.extreme_points is None else _points_inside(self.extreme_points, width, height)
+        box = None if self.box is None else _box_inside(self.box, width, height)
+        positive, negative = (_check_inside(c, name, width, height) if len(c) else c
+                              for c, name in ((self.positive, "positive clicks"), (self.negative, "negative clicks")))
+        return Prompt(points, box, positive, negative)
+
+
+class NoPrompt(ValueError):
+    """A labeling tool's clicks make no prompt: fewer than four positive clicks and no box."""
+
+
+def tool_prompt(positive: np.ndarray, box: np.ndarray | None, *, points_name: str = "points",
+                box_name: str = "box") -> Prompt:
+    """The prompt of a labeling tool's clicks and rectangle: the rule CVAT, Label Studio and the page share.
+
+    Four or more positive clicks are the extreme points: the outermost four of them (the left-, top-, right- and
+    bottom-most; the others are not used yet). With fewer, the box is the prompt.
+
+    Parameters
+    ----------
+    positive : (N, 2) float
+        The positive clicks, pixel centres.
+    box : (4,) float or None
+        ``(x0, y0, x1, y1)``, pixel centres (a tool's rectangle goes through :func:`box_from_edges` first).
+    points_name, box_name : str
+        What the tool calls them, for the error message.
+
+    Raises
+    ------
+    NoPrompt
+        If there are fewer than four clicks and no box (a ``ValueError``).
+    ValueError
+        If the box is malformed.
+    """
+    positive = np.asarray(positive, dtype=np.float64).reshape(-1, 2)
+    if len(positive) >= 4:
+        outermost = [positive[:, 0].argmin(), positive[:, 1].argmin(), positive[:, 0].argmax(), positive[:, 1].argmax()]
+        return Prompt(extreme_points=positive[outermost])
+    if box is None:
+        raise NoPrompt(
+            f"need 4 extreme points or a box: at least 4 positive points in {points_name} (the outermost 4 are the "
+            f"object's extreme points) or {box_name}, got {len(positive)} points"
+        )
+    return Prompt(box=box)
 
 
 def check_tolerance(tolerance: Any) -> float:

@@ -1,10 +1,11 @@
-"""The result of segmenting one object, and its conversion to labeling-tool formats.
+"""The result of segmenting one object, and its conversion to labeling-tool formats: the one place each output
+format is built (the CLI, the page, the CVAT interactor and ``polyseg annotate`` all call these).
 
 Coordinates
 -----------
 ``Segmentation`` keeps vertices in pixel-centre coordinates ((0, 0) is the centre of the top-left pixel). The
-converters say which convention each format uses: COCO and Label Studio use corner coordinates (pixel i spans
-[i, i + 1)), so their vertices are shifted by +0.5; labelme and CVAT take pixel indices as they come from
+converters say which convention each format uses: COCO, YOLO and Label Studio use corner coordinates (pixel i
+spans [i, i + 1)), so their vertices are shifted by +0.5; labelme and CVAT take pixel indices as they come from
 ``cv2.findContours``, so their vertices are unchanged.
 """
 
@@ -17,6 +18,11 @@ import cv2
 import numpy as np
 
 from .contours import Part
+from .crop import CropWindow
+from .prompt import Prompt
+
+#: The ``version`` a labelme file written by polyseg states (the labelme file format it follows).
+LABELME_VERSION = "5.5.0"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,13 @@ class Segmentation:
     score : float
         Quality estimate in [0, 1]: the soft IoU between the probability map and its thresholded mask. Low
         values mean many uncertain pixels: a polygon worth reviewing.
+    prompt : Prompt or None
+        The prompt, as checked against the image.
+    window : CropWindow or None
+        The image window the network saw (``window.size`` square at network resolution).
+    probabilities : (S, S) float32 or None
+        The network's output over ``window`` at network resolution, before the clean-up of spurious parts:
+        what a correction passes back to the network as the previous mask. (None: built by hand.)
     """
 
     parts: tuple[Part, ...]
@@ -43,6 +56,9 @@ class Segmentation:
     offset: tuple[int, int]
     image_size: tuple[int, int]
     score: float
+    prompt: Prompt | None = field(default=None, repr=False)
+    window: CropWindow | None = None
+    probabilities: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def polygon(self) -> np.ndarray:
@@ -94,6 +110,22 @@ class Segmentation:
             "score": round(self.score, 4),
         }
 
+    def to_coco_file(self, file_name: str, *, label: str = "object") -> dict[str, Any]:
+        """A whole COCO instance file of this one object: ``images`` (id 1, ``file_name``, the image size),
+        ``annotations`` (id 1, :meth:`to_coco` with category 1) and ``categories`` (1: ``label``)."""
+        h, w = self.image_size
+        return {
+            "images": [{"id": 1, "file_name": file_name, "width": w, "height": h}],
+            "annotations": [{"id": 1, "image_id": 1, **self.to_coco(category_id=1)}],
+            "categories": [{"id": 1, "name": label}],
+        }
+
+    def to_yolo(self) -> list[float]:
+        """A YOLO-seg polygon: ``[x1, y1, x2, y2, ...]`` of the largest part's outer boundary, corner coordinates
+        normalised by the image width and height (clipped to [0, 1], 6 decimals); ``[]`` if empty."""
+        h, w = self.image_size
+        return ((self.polygon + 0.5) / (w, h)).clip(0, 1).round(6).ravel().tolist()
+
     def to_labelme(self, label: str = "object", group_id: int | None = None) -> list[dict[str, Any]]:
         """labelme shapes, one polygon per part; the parts of one object share ``group_id``."""
         if group_id is None and len(self.parts) > 1:
@@ -109,6 +141,15 @@ class Segmentation:
             }
             for p in self.parts
         ]
+
+    def to_labelme_file(self, image_path: str, *, label: str = "object") -> dict[str, Any]:
+        """A whole labelme JSON file of this object: :meth:`to_labelme` shapes, ``imagePath`` (no embedded
+        image data), the image size and :data:`LABELME_VERSION`."""
+        h, w = self.image_size
+        return {
+            "version": LABELME_VERSION, "flags": {}, "shapes": self.to_labelme(label), "imagePath": image_path,
+            "imageData": None, "imageHeight": h, "imageWidth": w,
+        }
 
     def to_cvat(self) -> dict[str, Any]:
         """What a CVAT interactor function answers: ``points``, the outer polygon of the largest part (pixel

@@ -1,8 +1,20 @@
-"""The public entry point: extreme points or a box in, polygon out."""
+"""The public entry point: extreme points or a box in, polygon out; and the per-object steps it is made of.
+
+One object goes through three public steps, which :meth:`Segmenter.segment`, :meth:`Segmenter.segment_many`, the
+``annotate`` engine and the training evaluation all use:
+
+1. :meth:`Segmenter.prepare_image`: check the image and put it in the channel order of the weights;
+2. :meth:`Segmenter.prepare`: check the :class:`~polyseg.prompt.Prompt` against the image and build the object's
+   crop window and network input (a :class:`Prepared`);
+3. :meth:`Segmenter.finish`: the network's probabilities (from :attr:`Segmenter.network`) -> a
+   :class:`~polyseg.result.Segmentation`, which keeps the prompt, the window and those probabilities for a later
+   correction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +23,30 @@ import numpy as np
 from .contours import clean_mask, trace
 from .crop import CropWindow, network_input
 from .network import ModelInfo, Network, bundled_model_path
-from .prompt import as_rgb_image, check_prompt, check_tolerance
+from .prompt import Prompt, as_rgb_image, check_tolerance
 from .result import Segmentation
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """One object made ready for the network by :meth:`Segmenter.prepare`.
+
+    Attributes
+    ----------
+    prompt : Prompt
+        The prompt, checked against the image (points clipped onto it).
+    window : CropWindow
+        The image window the network sees, resized to ``window.size`` square.
+    input : (C, S, S) float32
+        The network input: the window's colour channels (0-255, in the weights' order) and the prompt channel.
+    image_size : (height, width)
+        Size of the image.
+    """
+
+    prompt: Prompt
+    window: CropWindow
+    input: np.ndarray
+    image_size: tuple[int, int]
 
 
 class Segmenter:
@@ -27,7 +61,17 @@ class Segmenter:
     >>> polygon = seg.polygon(image_rgb, [(x_left, y_left), (x_top, y_top), (x_right, y_right), (x_bottom, y_bottom)])
     """
 
+    #: The model kind this class builds inputs for (:func:`polyseg.crop.network_input`), and their channels.
+    KIND, INPUT_CHANNELS = "extreme_points", 4
+
     def __init__(self, network: Network) -> None:
+        info = network.info
+        if (info.kind, info.input_channels) != (self.KIND, self.INPUT_CHANNELS):
+            raise ValueError(
+                f"{getattr(network, 'path', 'the network')}: a Segmenter runs {self.KIND!r} models with "
+                f"{self.INPUT_CHANNELS} input channels; this model_info says kind {info.kind!r} with "
+                f"{info.input_channels} input channels"
+            )
         self._network: Network | None = network
 
     @classmethod
@@ -58,17 +102,25 @@ class Segmenter:
         FileNotFoundError
             If the model's ``.xml`` or ``.bin`` is missing (the message names the file).
         ValueError
-            If the file is not a readable IR for this network.
+            If the file is not a readable IR, or not an ``"extreme_points"`` model (its ``model_info`` says).
         """
         return cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
 
     @property
     def info(self) -> ModelInfo:
         """The model's parameters (input size, margin, point radius, threshold, version), read from the IR."""
-        return self._net.info
+        return self.network.info
 
     @property
-    def _net(self) -> Network:
+    def network(self) -> Network:
+        """The compiled network: ``network(x)`` runs one :attr:`Prepared.input`, ``network.run_many(inputs,
+        count)`` many on several CPU streams. Thread-safe.
+
+        Raises
+        ------
+        RuntimeError
+            If the Segmenter is closed.
+        """
         if self._network is None:
             raise RuntimeError("this Segmenter is closed; create a new one with Segmenter.from_pretrained()")
         return self._network
@@ -91,6 +143,7 @@ class Segmenter:
         extreme_points: Any = None,
         *,
         box: Any = None,
+        prompt: Prompt | None = None,
         image_format: str = "RGB",
         tolerance: float = 1.4,
     ) -> Segmentation:
@@ -107,6 +160,8 @@ class Segmenter:
         box : array-like, shape (4,)
             Instead of points: ``(x0, y0, x1, y1)``, the object's left-, top-, right- and bottom-most pixel
             coordinates (inclusive).
+        prompt : Prompt
+            Instead of either: a :class:`~polyseg.prompt.Prompt`.
         image_format : {"RGB", "BGR"}
             Channel order of ``image``.
         tolerance : float
@@ -118,11 +173,14 @@ class Segmenter:
         -------
         Segmentation
         """
-        rgb = self._model_order(as_rgb_image(image, image_format))
+        rgb = self.prepare_image(image, image_format)
         tolerance = check_tolerance(tolerance)
-        points, window = self._prepare(rgb, extreme_points, box)
-        prob = self._net(network_input(rgb, window, points, self.info.point_radius))
-        return self._finish(prob, window, rgb.shape[:2], tolerance)
+        if prompt is None:
+            prompt = Prompt(extreme_points, box)
+        elif extreme_points is not None or box is not None:
+            raise TypeError("give either a prompt or extreme_points / box, not both")
+        prepared = self.prepare(rgb, prompt)
+        return self.finish(prepared, self.network(prepared.input), tolerance)
 
     def polygon(
         self,
@@ -162,8 +220,8 @@ class Segmenter:
         Parameters
         ----------
         prompts : sequence
-            One prompt per object: a ``(4, 2)`` array-like is four extreme points, a ``(4,)`` one is a box
-            ``(x0, y0, x1, y1)``.
+            One prompt per object: a :class:`~polyseg.prompt.Prompt`, or an array-like: ``(4, 2)`` is four
+            extreme points, ``(4,)`` a box ``(x0, y0, x1, y1)`` (:meth:`Prompt.of`).
 
         Returns
         -------
@@ -174,53 +232,102 @@ class Segmenter:
         ValueError, TypeError
             If any prompt is bad; the message names its index.
         """
-        rgb = self._model_order(as_rgb_image(image, image_format))
+        rgb = self.prepare_image(image, image_format)
         tolerance = check_tolerance(tolerance)
         if isinstance(prompts, np.ndarray) and prompts.ndim in (2, 3):
             prompts = list(prompts)
         if not isinstance(prompts, Sequence) or isinstance(prompts, (str, bytes)):
             raise TypeError(f"prompts must be a sequence of (4, 2) points or (4,) boxes, got {type(prompts).__name__}")
-        prepared = []
+        h, w = rgb.shape[:2]
+        checked = []
         for i, prompt in enumerate(prompts):
             try:
-                try:
-                    shape = np.shape(prompt) if not isinstance(prompt, (str, bytes)) else ()
-                except ValueError:
-                    raise TypeError("expected (4, 2) extreme points or a (4,) box, got a ragged sequence") from None
-                if shape == (4, 2):
-                    prepared.append(self._prepare(rgb, prompt, None))
-                elif shape == (4,):
-                    prepared.append(self._prepare(rgb, None, prompt))
-                else:
-                    raise ValueError(f"expected (4, 2) extreme points or a (4,) box, got shape {shape}")
+                checked.append(self._check(Prompt.of(prompt), w, h))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"prompts[{i}]: {exc}") from None
-        radius = self.info.point_radius
-        inputs = (network_input(rgb, w, p, radius) for p, w in prepared)
-        results: list[Segmentation] = [None] * len(prepared)  # type: ignore[list-item]
-        for i, prob in self._net.run_many(inputs, len(prepared)):  # finish each while the others run
-            results[i] = self._finish(prob, prepared[i][1], rgb.shape[:2], tolerance)
+        running: dict[int, Prepared] = {}  # objects in the network, by index
+
+        def inputs():  # built while the network runs the earlier ones
+            for i, prompt in enumerate(checked):
+                running[i] = self.prepare(rgb, prompt)
+                yield running[i].input
+
+        results: list[Segmentation] = [None] * len(checked)  # type: ignore[list-item]
+        for i, prob in self.network.run_many(inputs(), len(checked)):  # finish each while the others run
+            results[i] = self.finish(running.pop(i), prob, tolerance)
         return results
 
-    # --- shared steps ------------------------------------------------------------------------------------------
+    # --- the steps of one object ------------------------------------------------------------------------------
 
-    def _model_order(self, rgb: np.ndarray) -> np.ndarray:
-        """The image in the channel order the weights were trained on (``info.channel_order``)."""
+    def prepare_image(self, image: np.ndarray, image_format: str = "RGB") -> np.ndarray:
+        """Check an image and return it as :meth:`prepare` takes it: ``(H, W, 3)`` uint8, C-contiguous, in the
+        channel order the weights were trained on (``info.channel_order``).
+
+        Parameters
+        ----------
+        image : np.ndarray
+            As for :meth:`segment` (colour, grayscale or with alpha; uint8).
+        image_format : {"RGB", "BGR"}
+            Channel order of ``image``.
+        """
+        rgb = as_rgb_image(image, image_format)
         return np.ascontiguousarray(rgb[:, :, ::-1]) if self.info.channel_order == "BGR" else rgb
 
-    def _prepare(self, rgb: np.ndarray, extreme_points: Any, box: Any) -> tuple[np.ndarray | None, CropWindow]:
-        h, w = rgb.shape[:2]
-        points, bbox = check_prompt(extreme_points, box, w, h)
+    def prepare(self, image: np.ndarray, prompt: Prompt) -> Prepared:
+        """Check a prompt against an image and build the object's crop window and network input.
+
+        Parameters
+        ----------
+        image : (H, W, 3) uint8
+            An image from :meth:`prepare_image`.
+        prompt : Prompt
+            The object's prompt (checked here with :meth:`Prompt.inside`).
+
+        Raises
+        ------
+        ValueError
+            If the prompt does not fit the image, or holds clicks (the extreme-points model takes none).
+        """
+        h, w = image.shape[:2]
+        prompt = self._check(prompt, w, h)
         info = self.info
-        return points, CropWindow.from_box(bbox, size=info.input_size, margin=info.margin, min_margin=info.min_margin)
+        window = CropWindow.from_box(prompt.bounds, size=info.input_size, margin=info.margin,
+                                     min_margin=info.min_margin)
+        x = network_input(image, window, prompt.extreme_points, info.point_radius)
+        return Prepared(prompt, window, x, (h, w))
 
-    def _finish(self, prob: np.ndarray, window: CropWindow, image_size: tuple[int, int], tolerance: float) -> Segmentation:
-        """Probabilities at network resolution -> the object in the image.
+    def _check(self, prompt: Prompt, width: int, height: int) -> Prompt:
+        """The prompt checked against the image, and refused if it holds clicks (this model takes none)."""
+        prompt = prompt.inside(width, height)
+        if prompt.has_clicks:
+            raise ValueError(f"this model (kind {self.KIND!r}) takes extreme points or a box, without clicks; got "
+                             f"{len(prompt.positive)} positive and {len(prompt.negative)} negative clicks")
+        return prompt
 
-        Spurious parts are dropped and pin holes filled on the 128x128 map (cheap), by editing the probabilities
-        before they are resized to the window, so the full-resolution mask is thresholded and traced once.
+    def finish(self, prepared: Prepared, probabilities: np.ndarray, tolerance: float = 1.4) -> Segmentation:
+        """The network's probabilities for a prepared object -> the object in the image.
+
+        Spurious parts are dropped and pin holes filled on the network-resolution map (cheap), by editing the
+        probabilities before they are resized to the window, so the full-resolution mask is thresholded and
+        traced once.
+
+        Parameters
+        ----------
+        prepared : Prepared
+            The object, from :meth:`prepare`.
+        probabilities : (S, S) float32
+            The network's output for ``prepared.input``.
+        tolerance : float
+            Polygon simplification tolerance in pixels, as for :meth:`segment`.
+
+        Returns
+        -------
+        Segmentation
+            With ``prompt``, ``window`` and ``probabilities`` (the network's output as given) kept.
         """
         threshold = self.info.threshold
+        window, image_size = prepared.window, prepared.image_size
+        prob = probabilities
         hard = prob > threshold
         kept = clean_mask(hard)
         changed = kept != hard  # dropped parts (to 0) and filled pin holes (to 1)
@@ -231,4 +338,4 @@ class Segmenter:
         offset = (cols.start, rows.start)
         parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
         score = float(np.minimum(prob, kept).sum() / max(np.maximum(prob, kept).sum(), 1e-6))
-        return Segmentation(parts, mask, offset, image_size, score)
+        return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)

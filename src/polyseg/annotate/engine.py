@@ -14,9 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..crop import CropWindow, network_input
-from ..prompt import check_tolerance
-from ..segmenter import Segmenter
+from ..prompt import Prompt, check_tolerance
+from ..segmenter import Prepared, Segmenter
 from .formats import Task, payload, pixel_box
 
 
@@ -102,9 +101,8 @@ def segment_stream(
     number of tasks.
     """
     pending: deque[_Pending] = deque()  # in input order, not yet yielded
-    jobs: dict[int, tuple[_Pending, int, np.ndarray, CropWindow]] = {}  # objects in the network, by input index
+    jobs: dict[int, tuple[_Pending, int, Prepared]] = {}  # objects in the network, by input index
     backlog: deque[Future] = deque()
-    radius = segmenter.info.point_radius
 
     def inputs() -> Iterator[np.ndarray]:  # built while the network runs the earlier ones
         n = 0
@@ -114,20 +112,20 @@ def segment_stream(
             if image is None:
                 item.result["failures"].update((i, reason) for i, _ in task.boxes)
             else:
-                image = segmenter._model_order(image)
+                image = segmenter.prepare_image(image)
                 for index, edges in task.boxes:
                     box, why = pixel_box(edges, image.shape[1], image.shape[0], task.normalised)
                     if box is None:
                         item.result["failures"][index] = why
                         continue
-                    window = segmenter._prepare(image, None, box)[1]
-                    jobs[n] = (item, index, image, window)
+                    prepared = segmenter.prepare(image, Prompt(box=box))
+                    jobs[n] = (item, index, prepared)
                     item.sent, n = item.sent + 1, n + 1
-                    yield network_input(image, window, None, radius)
+                    yield prepared.input
             item.read = True
 
-    def finish(item: _Pending, index: int, image_size: tuple[int, int], window: CropWindow, prob: np.ndarray) -> None:
-        seg = segmenter._finish(prob, window, image_size, tolerance)
+    def finish(item: _Pending, index: int, prepared: Prepared, prob: np.ndarray) -> None:
+        seg = segmenter.finish(prepared, prob, tolerance)
         item.result["objects"][index] = payload(seg, fmt, rle=rle) if seg.parts else None
 
     def ready(wait: bool) -> Iterator[dict[str, Any]]:  # the finished tasks at the head, in order
@@ -139,13 +137,13 @@ def segment_stream(
                 f.result()  # re-raises a tracing error
             yield _as_json(item.result)
 
-    for j, prob in segmenter._net.run_many(inputs(), None):
-        item, index, image, window = jobs.pop(j)
+    for j, prob in segmenter.network.run_many(inputs(), None):
+        item, index, prepared = jobs.pop(j)
         item.back += 1
         if pool is None:
-            finish(item, index, image.shape[:2], window, prob)
+            finish(item, index, prepared, prob)
         else:  # traced in the pool's threads while this one feeds the network
-            future = pool.submit(finish, item, index, image.shape[:2], window, prob)
+            future = pool.submit(finish, item, index, prepared, prob)
             item.traced.append(future)
             backlog.append(future)
             while len(backlog) > MAX_BACKLOG:

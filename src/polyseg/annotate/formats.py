@@ -133,10 +133,9 @@ def payload(seg: Segmentation, fmt: str, *, rle: bool = False) -> Any:
         coco = seg.to_coco(rle=rle)
         return {"segmentation": coco["segmentation"], "area": coco["area"], "polyseg_score": coco["score"]}
     if fmt == "yolo":
-        h, w = seg.image_size
-        return ((seg.polygon + 0.5) / (w, h)).clip(0, 1).round(6).ravel().tolist()
+        return seg.to_yolo()
     if fmt == "labelme":
-        return [p.outer.round(2).tolist() for p in seg.parts]
+        return [shape["points"] for shape in seg.to_labelme()]
     raise AnnotateError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 

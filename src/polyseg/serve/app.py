@@ -7,6 +7,7 @@ Routes
 - ``GET /page``, ``GET /static/...`` the page and its files (served locally, no CDN)
 - ``GET /health`` ``{"status": "UP", "model_class": "polyseg", "model_version": ...}``
 - ``POST /api/segment`` the page's request: base64 image, points or box, tolerance -> polygon and files
+  (:mod:`polyseg.serve.page`)
 - ``POST /api/cvat`` the CVAT interactor contract (:mod:`polyseg.serve.cvat`)
 - ``POST /setup``, ``POST /predict``, ``POST /webhook``, ``GET /metrics`` with ``label_studio=True``
   (:mod:`polyseg.serve.label_studio`)
@@ -41,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..segmenter import Segmenter
-from . import cvat
+from . import cvat, page
 from . import requests as rq
 from .label_studio import ImageLoader, LabelStudioBackend
 
@@ -53,49 +54,6 @@ MAX_BODY_BYTES = cvat.MAX_BODY_BYTES
 
 def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def page_segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str, Any]:
-    """The page's request: ``{"image": base64, "points": [[x, y] x 4] | null, "box": [x0, y0, x1, y1] | null,
-    "tolerance": 1.4, "label": "object", "file_name": "image.jpg"}`` -> the polygon, its parts, score, area,
-    bbox, and ready-to-save ``files`` in COCO, labelme and CVAT (interactor) JSON."""
-    data = rq.parse_json(body)
-    if "image" not in data:
-        raise rq.BadRequest("missing 'image' (base64 of the image file)")
-    points = rq.point_list(data.get("points"), "points")
-    box = rq.box(data.get("box"))
-    if len(points) < 4 and box is None:
-        raise rq.BadRequest(f"need 4 extreme points or a box, got {len(points)} points")
-    tolerance = rq.tolerance(data.get("tolerance"))
-    label = str(data.get("label") or "object")
-    file_name = str(data.get("file_name") or "image.jpg")
-    image = rq.decode_image(rq.decode_base64(data["image"]))
-    try:
-        seg = segmenter.segment(image, rq.extremes(points) if len(points) >= 4 else None,
-                                box=box if len(points) < 4 else None, image_format="BGR", tolerance=tolerance)
-    except (TypeError, ValueError) as exc:
-        raise rq.BadRequest(str(exc)) from None
-    h, w = seg.image_size
-    coco = {
-        "images": [{"id": 1, "file_name": file_name, "width": w, "height": h}],
-        "annotations": [{"id": 1, "image_id": 1, **seg.to_coco(category_id=1)}],
-        "categories": [{"id": 1, "name": label}],
-    }
-    labelme = {
-        "version": "5.5.0", "flags": {}, "shapes": seg.to_labelme(label), "imagePath": file_name,
-        "imageData": None, "imageHeight": h, "imageWidth": w,
-    }
-    return {
-        "polygon": seg.polygon.round(2).tolist(),
-        "parts": [{"outer": p.outer.round(2).tolist(), "holes": [hole.round(2).tolist() for hole in p.holes]}
-                  for p in seg.parts],
-        "score": round(seg.score, 4),
-        "area": seg.area,
-        "bbox": list(seg.bbox),
-        "image_size": [h, w],
-        "tolerance": tolerance,
-        "files": {"coco": coco, "labelme": labelme, "cvat": seg.to_cvat() if seg.parts else None},
-    }
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -189,14 +147,14 @@ def create_app(
         content = await run_in_threadpool(lambda: _json_bytes(fn(body)))
         return Response(content, status, media_type="application/json")
 
-    async def page(request: Request) -> Response:
+    async def page_route(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
     async def health_route(request: Request) -> Response:
         return JSONResponse(health)
 
     async def segment_route(request: Request) -> Response:
-        return await run(lambda body: page_segment(seg, body), request)
+        return await run(lambda body: page.segment(seg, body), request)
 
     async def cvat_route(request: Request) -> Response:
         return await run(lambda body: cvat.interact(seg, body, tolerance=tolerance), request)
@@ -215,8 +173,8 @@ def create_app(
         return JSONResponse({})
 
     routes = [
-        Route("/", health_route if label_studio else page),
-        Route("/page", page),
+        Route("/", health_route if label_studio else page_route),
+        Route("/page", page_route),
         Route("/health", health_route),
         Route("/api/segment", segment_route, methods=["POST"]),
         Route("/api/cvat", cvat_route, methods=["POST"]),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..prompt import box_from_edges
+from ..prompt import box_from_edges, tool_prompt
 from ..result import Segmentation
 from ..segmenter import Segmenter
 from . import requests as rq
@@ -51,8 +51,8 @@ def interactor_response(seg: Segmentation) -> dict[str, Any]:
 def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolerance: float = 1.4) -> dict[str, Any]:
     """Answer one CVAT interactor request.
 
-    Four or more positive points are the extreme points (the outermost four of them are used); with fewer, a
-    box in ``obj_bbox`` is used.
+    The prompt is :func:`polyseg.prompt.tool_prompt` of ``pos_points`` and ``obj_bbox`` (read by its edges):
+    four or more positive points are the extreme points (the outermost four of them); with fewer, the box.
 
     Raises
     ------
@@ -64,15 +64,16 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
     if "image" not in data:
         raise rq.BadRequest("missing 'image' (base64 of the frame)")
     pos = rq.point_list(data.get("pos_points"), "pos_points")
-    rq.point_list(data.get("neg_points"), "neg_points")  # checked, not used
-    bbox = rq.box(data.get("obj_bbox"), "obj_bbox")
-    if len(pos) < 4 and bbox is None:
-        raise rq.BadRequest(f"need at least 4 positive points (the object's extreme points) or obj_bbox, got {len(pos)}")
-    image = rq.decode_image(rq.decode_base64(data["image"]))
-    points = rq.extremes(pos) if len(pos) >= 4 else None
-    box = box_from_edges(bbox) if points is None and bbox is not None else None
+    rq.point_list(data.get("neg_points"), "neg_points")  # checked, not used: the model takes no clicks yet
+    edges = rq.box(data.get("obj_bbox"), "obj_bbox")
     try:
-        seg = segmenter.segment(image, points, box=box, image_format="BGR", tolerance=tolerance)
+        prompt = tool_prompt(pos, None if edges is None else box_from_edges(edges), points_name="pos_points",
+                             box_name="obj_bbox")
+    except ValueError as exc:
+        raise rq.BadRequest(str(exc)) from None
+    image = rq.decode_image(rq.decode_base64(data["image"]))
+    try:
+        seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
     return interactor_response(seg)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..prompt import box_from_edges
+from ..prompt import NoPrompt, Prompt, box_from_edges, tool_prompt
 from ..segmenter import Segmenter
 from . import requests as rq
 
@@ -79,19 +79,20 @@ class LabelConfig:
 
 
 @dataclass(frozen=True)
-class Prompt:
-    """The prompt read from a context: pixel extreme points or a pixel box, the label and the image size."""
+class ContextPrompt:
+    """The prompt read from a context (pixel-centre coordinates of the original image), the label and the
+    original image size."""
 
-    points: np.ndarray | None
-    box: np.ndarray | None
+    prompt: Prompt
     label: str | None
     width: int
     height: int
 
 
-def read_prompt(context: Any) -> Prompt | None:
-    """The extreme points (four or more positive keypoints) or the box (the last rectangle) of an interactive
-    context, converted from percent to pixel-centre coordinates; ``None`` when there is no usable prompt."""
+def read_prompt(context: Any) -> ContextPrompt | None:
+    """The prompt of an interactive context: :func:`polyseg.prompt.tool_prompt` of the positive keypoints and
+    the last rectangle (read by its edges), converted from percent to pixel-centre coordinates; ``None`` when
+    there is no usable prompt (fewer than four keypoints and no rectangle)."""
     if not isinstance(context, dict) or not isinstance(context.get("result"), list):
         return None
     points, boxes, label, size = [], [], None, None
@@ -122,11 +123,13 @@ def read_prompt(context: Any) -> Prompt | None:
             label = str(labels[0])
     if size is None:
         return None
-    if len(points) >= 4:
-        return Prompt(rq.extremes(np.array(points)), None, label, *size)
-    if boxes:
-        return Prompt(None, np.array(boxes[-1]), label, *size)
-    return None
+    try:
+        prompt = tool_prompt(np.reshape(points, (-1, 2)), boxes[-1] if boxes else None)
+    except NoPrompt:
+        return None
+    except ValueError as exc:
+        raise rq.BadRequest(str(exc)) from None
+    return ContextPrompt(prompt, label, *size)
 
 
 class ImageLoader:
@@ -233,24 +236,20 @@ class LabelStudioBackend:
         results = [self._predict_task(tasks[0], config, prompt)]  # the context belongs to the first task
         return {"results": results + [dict(empty) for _ in tasks[1:]]}
 
-    def _predict_task(self, task: Any, config: LabelConfig, prompt: Prompt) -> dict[str, Any]:
+    def _predict_task(self, task: Any, config: LabelConfig, context: ContextPrompt) -> dict[str, Any]:
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise rq.BadRequest("each task needs a 'data' object")
         image = rq.decode_image(self.loader.load(task["data"].get(config.image_key)), "the task image")
         h, w = image.shape[:2]
-        if (w, h) != (prompt.width, prompt.height):  # the context's percent refer to the original size
-            sx, sy = w / prompt.width, h / prompt.height
-            scale = np.array([sx, sy])
-            points = None if prompt.points is None else (prompt.points + 0.5) * scale - 0.5
-            box = None if prompt.box is None else (prompt.box + 0.5) * np.tile(scale, 2) - 0.5
-        else:
-            points, box = prompt.points, prompt.box
+        prompt = context.prompt
+        if (w, h) != (context.width, context.height):  # the context's percent refer to the original size
+            prompt = prompt.scaled(w / context.width, h / context.height)
         try:
-            seg = self.segmenter.segment(image, points, box=box, image_format="BGR", tolerance=self.tolerance)
+            seg = self.segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=self.tolerance)
         except (TypeError, ValueError) as exc:
             raise rq.BadRequest(str(exc)) from None
         if not seg.parts:
             return {"result": [], "score": 0.0, "model_version": self.model_version}
-        region = seg.to_label_studio(w, h, label=prompt.label or "object", from_name=config.polygon_from,
+        region = seg.to_label_studio(w, h, label=context.label or "object", from_name=config.polygon_from,
                                      to_name=config.polygon_to)
         return {"result": [region], "score": round(seg.score, 4), "model_version": self.model_version}

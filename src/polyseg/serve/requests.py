@@ -20,6 +20,8 @@ MAX_IMAGE_PIXELS = int(os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2
 import cv2  # after the limit is set
 import numpy as np
 
+from ..prompt import point_array
+
 
 class BadRequest(ValueError):
     """A request the client must fix; ``status`` is the HTTP status to answer with (4xx)."""
@@ -71,20 +73,12 @@ def decode_image(data: bytes, what: str = "image") -> np.ndarray:
 
 
 def point_list(value: Any, what: str) -> np.ndarray:
-    """An ``(N, 2)`` float array from ``[[x, y], ...]``; ``None`` gives ``(0, 2)``."""
-    if value is None:
-        return np.zeros((0, 2))
+    """An ``(N, 2)`` float array from ``[[x, y], ...]``; ``None`` gives ``(0, 2)``
+    (:func:`polyseg.prompt.point_array`)."""
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{what} must be a list of [x, y] number pairs") from None
-    if arr.size == 0:
-        return np.zeros((0, 2))
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise BadRequest(f"{what} must be a list of [x, y] pairs, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise BadRequest(f"{what} must be finite numbers")
-    return arr
+        return point_array(value, what)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def box(value: Any, what: str = "box") -> np.ndarray | None:
@@ -101,12 +95,6 @@ def box(value: Any, what: str = "box") -> np.ndarray | None:
     x0, x1 = sorted(arr[[0, 2]])
     y0, y1 = sorted(arr[[1, 3]])
     return np.array([x0, y0, x1, y1])
-
-
-def extremes(points: np.ndarray) -> np.ndarray:
-    """The left-, top-, right- and bottom-most of four or more points (``(4, 2)``): with more than four clicks
-    the outermost ones are the object's extreme points."""
-    return points[[points[:, 0].argmin(), points[:, 1].argmin(), points[:, 0].argmax(), points[:, 1].argmax()]]
 
 
 def tolerance(value: Any, default: float = 1.4) -> float:

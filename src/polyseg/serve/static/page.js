@@ -59,8 +59,7 @@ function draw() {
 async function segment() {
   if (!state.dataUrl || (state.points.length < 4 && !state.box)) return;
   const body = { image: state.dataUrl, tolerance: Number(tolerance.value), label: labelInput.value || "object",
-    file_name: state.fileName, points: state.points.length === 4 ? state.points : null,
-    box: state.points.length === 4 ? null : state.box };
+    file_name: state.fileName, points: state.points, box: state.box };  // the server tells which is the prompt
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
   const id = ++state.requests;

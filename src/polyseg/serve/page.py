@@ -1,0 +1,68 @@
+"""The try-it page's protocol (``POST /api/segment`` of ``polyseg serve``), framework-free like
+:mod:`polyseg.serve.cvat` and :mod:`polyseg.serve.label_studio`.
+
+Request (what ``static/page.js`` sends)::
+
+    {"image": "<base64 or data: URI of the image file>", "points": [[x, y], ...] | null,
+     "box": [x0, y0, x1, y1] | null, "tolerance": 1.4, "label": "object", "file_name": "image.jpg"}
+
+``points`` are the clicks in pixel-centre coordinates; ``box`` is the dragged box's first and last pixel (pixel
+centres, inclusive: the page converts the mouse position itself), not a tool's edges. Which of them is the prompt
+is :func:`polyseg.prompt.tool_prompt`'s rule, as for CVAT and Label Studio.
+
+Answer: the polygon, its parts (outer boundary and holes), score, area, bbox, image size and tolerance, and
+ready-to-save ``files``: a COCO instance file, a labelme file and the CVAT interactor answer (None when nothing
+was found), each built by :class:`polyseg.result.Segmentation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prompt import tool_prompt
+from ..segmenter import Segmenter
+from . import requests as rq
+
+
+def segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str, Any]:
+    """Answer one page request (see the module docstring).
+
+    Raises
+    ------
+    BadRequest
+        For a malformed body, bad base64, an image that does not decode, fewer than four points and no box, a
+        bad tolerance, or a prompt that does not fit the image; the message is one line.
+    """
+    data = rq.parse_json(body)
+    if "image" not in data:
+        raise rq.BadRequest("missing 'image' (base64 of the image file)")
+    points = rq.point_list(data.get("points"), "points")
+    box = rq.box(data.get("box"))
+    try:
+        prompt = tool_prompt(points, box, points_name="points", box_name="box")
+    except ValueError as exc:
+        raise rq.BadRequest(str(exc)) from None
+    tolerance = rq.tolerance(data.get("tolerance"))
+    label = str(data.get("label") or "object")
+    file_name = str(data.get("file_name") or "image.jpg")
+    image = rq.decode_image(rq.decode_base64(data["image"]))
+    try:
+        seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
+    except (TypeError, ValueError) as exc:
+        raise rq.BadRequest(str(exc)) from None
+    h, w = seg.image_size
+    return {
+        "polygon": seg.polygon.round(2).tolist(),
+        "parts": [{"outer": p.outer.round(2).tolist(), "holes": [hole.round(2).tolist() for hole in p.holes]}
+                  for p in seg.parts],
+        "score": round(seg.score, 4),
+        "area": seg.area,
+        "bbox": list(seg.bbox),
+        "image_size": [h, w],
+        "tolerance": tolerance,
+        "files": {
+            "coco": seg.to_coco_file(file_name, label=label),
+            "labelme": seg.to_labelme_file(file_name, label=label),
+            "cvat": seg.to_cvat() if seg.parts else None,
+        },
+    }
