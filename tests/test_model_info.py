@@ -18,7 +18,7 @@ from regenerate_golden import example
 #: field were not read from the weights, the info read back would differ here. (``kind`` and ``input_channels``
 #: have tests of their own below: another value needs another network.)
 EDITED = ModelInfo(input_size=96, margin=0.15, min_margin=5.0, point_radius=2.5, threshold=0.4,
-                   channel_order="BGR", version="edited-1")
+                   channel_order="BGR", version="edited-1", click_radius=4.5, previous_mask="probability")
 OWN_TESTS = ("kind", "input_channels")
 
 

@@ -29,7 +29,8 @@ EARLIER_RUNS: dict[str, float] = {"input_size": 128, "margin": 0.1, "min_margin"
 def model_info(args: dict[str, Any], version: str, threshold: float = 0.5, *, input_channels: int = 4) -> ModelInfo:
     """The parameters an IR of a checkpoint carries, from the checkpoint's training arguments (``ck["args"]``:
     ``input_size``, ``margin``, ``min_margin``, ``point_radius``; :data:`EARLIER_RUNS` for those it lacks) and
-    its network's input channels. ``train.py`` trains ``"extreme_points"`` models."""
+    its network's input channels: 4 for the ``"extreme_points"`` models of ``train.py``, 6 for the
+    ``"correction"`` models of ``train_corrections.py`` (clicks drawn with the point radius)."""
     geometry = {key: args.get(key, earlier) for key, earlier in EARLIER_RUNS.items()}
     return ModelInfo(
         input_size=int(geometry["input_size"]),
@@ -39,8 +40,10 @@ def model_info(args: dict[str, Any], version: str, threshold: float = 0.5, *, in
         threshold=threshold,
         channel_order="RGB",
         version=version,
-        kind="extreme_points",
+        kind="extreme_points" if input_channels == 4 else "correction",
         input_channels=input_channels,
+        click_radius=float(geometry["point_radius"]),
+        previous_mask="none" if input_channels == 4 else "probability",
     )
 
 
@@ -51,7 +54,7 @@ def load_checkpoint(path: Path):  # -> tuple[UNet, dict]
     from model import UNet
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    model = UNet()
+    model = UNet(in_channels=int(checkpoint["model"]["down.0.0.weight"].shape[1]))
     model.load_state_dict(checkpoint["model"])
     return model.eval(), dict(checkpoint.get("args") or {})
 

@@ -1,7 +1,8 @@
 """Train the correction network: the U-Net with six input channels that refines an answer from corrective clicks.
 
     python training/train_corrections.py --cache CACHE --first weights/polyseg_unet.xml --out CACHE/run-corrections \
-        --init-from weights/polyseg_unet.xml --freeze-bn --lr 3e-4 --epochs 8 --samples-per-epoch 8000
+        --init-from weights/polyseg_unet.xml --freeze-bn --lr 3e-4 --epochs 6 --samples-per-epoch 8000 \
+        --export weights/polyseg_refine.xml --version 1.0
 
 Inputs (``polyseg.crop.correction_input``): R, G, B of the first answer's window, positive clicks (the extreme
 points among them), negative clicks, and the previous answer's probability. The first answer comes from the
@@ -328,9 +329,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-prior", type=int, default=10, help="most clicks placed without the model per sample")
     p.add_argument("--max-iter", type=int, default=2, help="most clicks placed on the model's own answers per sample")
     p.add_argument("--val-stride", type=int, default=4, help="validate on every n-th object of the validation cache")
+    p.add_argument("--export", type=Path, metavar="XML", help="after training, export the best epoch here (FP16 IR)")
+    p.add_argument("--version", default="dev", help="the exported IR's version")
     add_train_arguments(p)
     return p
 
 
+def main() -> None:
+    args = parser().parse_args()
+    done = args.out / "history.json"
+    if not done.exists() or len(json.loads(done.read_text())) < args.epochs:
+        train(args)
+    if args.export:
+        import export
+
+        print(export.export(args.out / "best.pt", args.export, args.version))
+
+
 if __name__ == "__main__":
-    train(parser().parse_args())
+    main()

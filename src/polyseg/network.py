@@ -24,6 +24,8 @@ import numpy as np
 
 #: File name of the bundled IR (its .bin lies beside it).
 BUNDLED_MODEL = "polyseg_unet.xml"
+#: File name of the bundled correction network's IR (loaded on the first :meth:`polyseg.Segmenter.refine`).
+BUNDLED_REFINER = "polyseg_refine.xml"
 #: Inputs per inference in :meth:`Network.run_many`. Batches of 4 run ~20 % more objects per second than single
 #: inputs on a 2-core CPU (``benchmarks/``); the batch dimension is dynamic (1..4), so a result does not depend
 #: on which batch, or which position in it, its input had.
@@ -52,9 +54,16 @@ class ModelInfo:
         Weights version.
     kind : str
         What the model is, and so how its inputs are built: "extreme_points" (the colour crop and a channel of
-        extreme-point discs; an IR that does not say is one of these).
+        extreme-point discs, :func:`polyseg.crop.network_input`; an IR that does not say is one of these) or
+        "correction" (colour, positive clicks, negative clicks and the previous answer,
+        :func:`polyseg.crop.correction_input`).
     input_channels : int
         Channels of the network input (C of ``(N, C, S, S)``), checked against the IR's input.
+    click_radius : float
+        Radius of the corrective-click discs, input px (correction models).
+    previous_mask : str
+        How the previous answer enters a correction model: "probability" (its foreground probability over the
+        window at network resolution, scaled to 0-255); "none" for models that take none.
     """
 
     input_size: int = 128
@@ -66,15 +75,18 @@ class ModelInfo:
     version: str = "unknown"
     kind: str = "extreme_points"
     input_channels: int = 4
+    click_radius: float = 3.0
+    previous_mask: str = "none"
 
 
-def bundled_model_path() -> Path:
-    """Path of the IR bundled with the package: inside the installed wheel (``polyseg/weights``), or the
-    repository's ``weights/`` folder in a source checkout."""
-    packaged = resources.files("polyseg") / "weights" / BUNDLED_MODEL
+def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
+    """Path of an IR bundled with the package (default: the extreme-points network; :data:`BUNDLED_REFINER` for
+    the correction network): inside the installed wheel (``polyseg/weights``), or the repository's ``weights/``
+    folder in a source checkout."""
+    packaged = resources.files("polyseg") / "weights" / name
     if packaged.is_file():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "weights" / BUNDLED_MODEL
+    return Path(__file__).resolve().parents[2] / "weights" / name
 
 
 def parse_model_value(name: str, kind: type, raw: str) -> Any:

@@ -9,21 +9,27 @@ One object goes through three public steps, which :meth:`Segmenter.segment`, :me
 3. :meth:`Segmenter.finish`: the network's probabilities (from :attr:`Segmenter.network`) -> a
    :class:`~polyseg.result.Segmentation`, which keeps the prompt, the window and those probabilities for a later
    correction.
+
+Corrections: :meth:`Segmenter.refine` takes a first answer and every corrective click so far (positive on what
+was missed, negative on what was wrongly taken) and runs the second, correction network (``kind`` "correction",
+loaded on first use) on the same window, grown to take in positive clicks outside it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .contours import clean_mask, trace
-from .crop import CropWindow, network_input
-from .network import ModelInfo, Network, bundled_model_path
-from .prompt import Prompt, as_rgb_image, check_tolerance
+from .crop import CropWindow, correction_input, network_input
+from .network import BUNDLED_REFINER, ModelInfo, Network, bundled_model_path
+from .prompt import Prompt, as_rgb_image, check_tolerance, point_array
 from .result import Segmentation
 
 
@@ -73,12 +79,17 @@ class Segmenter:
                 f"{info.input_channels} input channels"
             )
         self._network: Network | None = network
+        self._refiner: Network | None = None
+        self._refiner_source: Network | str | Path | None = None  # what refine() loads on first use
+        self._refiner_options: tuple[str, int | None, dict[str, str] | None] = ("CPU", None, None)
+        self._refiner_lock = threading.Lock()
 
     @classmethod
     def from_pretrained(
         cls,
         path: str | Path | None = None,
         *,
+        refiner: str | Path | None = None,
         device: str = "CPU",
         num_threads: int | None = None,
         config: dict[str, str] | None = None,
@@ -89,6 +100,9 @@ class Segmenter:
         ----------
         path : str or Path, optional
             An OpenVINO IR ``.xml`` (its ``.bin`` beside it). Default: the IR shipped inside the package.
+        refiner : str or Path, optional
+            The correction network's IR for :meth:`refine`, loaded on the first correction (so a Segmenter that
+            never corrects starts as fast as before). Default: the correction IR shipped inside the package.
         device : str
             OpenVINO device name.
         num_threads : int, optional
@@ -104,7 +118,10 @@ class Segmenter:
         ValueError
             If the file is not a readable IR, or not an ``"extreme_points"`` model (its ``model_info`` says).
         """
-        return cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
+        seg = cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
+        seg._refiner_source = refiner
+        seg._refiner_options = (device, num_threads, config)
+        return seg
 
     @property
     def info(self) -> ModelInfo:
@@ -125,9 +142,46 @@ class Segmenter:
             raise RuntimeError("this Segmenter is closed; create a new one with Segmenter.from_pretrained()")
         return self._network
 
+    @property
+    def refiner(self) -> Network:
+        """The correction network (kind "correction"), loaded and compiled on first use. Thread-safe.
+
+        Raises
+        ------
+        RuntimeError
+            If the Segmenter is closed.
+        FileNotFoundError, ValueError
+            If the correction IR is missing, unreadable, or not a correction model.
+        """
+        self.network  # noqa: B018 (raises if closed)
+        with self._refiner_lock:
+            if self._refiner is None:
+                source = self._refiner_source
+                if isinstance(source, Network):
+                    net = source
+                else:
+                    device, num_threads, config = self._refiner_options
+                    path = bundled_model_path(BUNDLED_REFINER) if source is None else source
+                    net = Network(path, device, num_threads, config)
+                info = net.info
+                if (info.kind, info.input_channels, info.input_size) != ("correction", 6, self.info.input_size):
+                    raise ValueError(
+                        f"{getattr(net, 'path', 'the refiner')}: refine() needs a 'correction' model with 6 input "
+                        f"channels at {self.info.input_size}x{self.info.input_size}; its model_info says kind "
+                        f"{info.kind!r}, {info.input_channels} channels, {info.input_size}x{info.input_size}"
+                    )
+                self._refiner = net
+            return self._refiner
+
+    @property
+    def refiner_info(self) -> ModelInfo:
+        """The correction network's parameters (loads it; see :attr:`refiner`)."""
+        return self.refiner.info
+
     def close(self) -> None:
-        """Free the compiled network. Later calls raise ``RuntimeError``."""
+        """Free the compiled networks. Later calls raise ``RuntimeError``."""
         self._network = None
+        self._refiner = None
 
     def __enter__(self) -> Segmenter:  # noqa: PYI034 (typing.Self needs Python 3.11)
         return self
@@ -144,10 +198,12 @@ class Segmenter:
         *,
         box: Any = None,
         prompt: Prompt | None = None,
+        positive: Any = (),
+        negative: Any = (),
         image_format: str = "RGB",
         tolerance: float = 1.4,
     ) -> Segmentation:
-        """Segment one object.
+        """Segment one object; with corrective clicks, the first answer refined by them (:meth:`refine`).
 
         Parameters
         ----------
@@ -161,7 +217,10 @@ class Segmenter:
             Instead of points: ``(x0, y0, x1, y1)``, the object's left-, top-, right- and bottom-most pixel
             coordinates (inclusive).
         prompt : Prompt
-            Instead of either: a :class:`~polyseg.prompt.Prompt`.
+            Instead of either: a :class:`~polyseg.prompt.Prompt` (its clicks, if any, are corrections).
+        positive, negative : array-like, shape (N, 2)
+            Corrective clicks, (x, y) pixel centres: on parts the first answer missed, and on parts it wrongly
+            took. Given, the first answer is refined by them in the same call (see :meth:`refine`).
         image_format : {"RGB", "BGR"}
             Channel order of ``image``.
         tolerance : float
@@ -176,11 +235,19 @@ class Segmenter:
         rgb = self.prepare_image(image, image_format)
         tolerance = check_tolerance(tolerance)
         if prompt is None:
-            prompt = Prompt(extreme_points, box)
+            prompt = Prompt(extreme_points, box, positive, negative)
         elif extreme_points is not None or box is not None:
             raise TypeError("give either a prompt or extreme_points / box, not both")
-        prepared = self.prepare(rgb, prompt)
-        return self.finish(prepared, self.network(prepared.input), tolerance)
+        elif len(point_array(positive, "positive clicks")) or len(point_array(negative, "negative clicks")):
+            raise TypeError("give corrective clicks either in the prompt or as positive / negative, not both")
+        h, w = rgb.shape[:2]
+        prompt = prompt.inside(w, h)  # every click checked before any network runs
+        first = Prompt(prompt.extreme_points, prompt.box)
+        prepared = self.prepare(rgb, first)
+        result = self.finish(prepared, self.network(prepared.input), tolerance)
+        if not prompt.has_clicks:
+            return result
+        return self._refine(rgb, result, prompt, tolerance)
 
     def polygon(
         self,
@@ -203,6 +270,85 @@ class Segmenter:
     ) -> np.ndarray:
         """The object's full-size ``(H, W)`` bool mask. Arguments as for :meth:`segment`."""
         return self.segment(image, extreme_points, box=box, image_format=image_format).mask
+
+    def refine(
+        self,
+        image: np.ndarray,
+        previous: Segmentation,
+        *,
+        positive: Any = (),
+        negative: Any = (),
+        image_format: str = "RGB",
+        tolerance: float = 1.4,
+    ) -> Segmentation:
+        """Correct an answer with clicks: the correction network, fed the image, the prompt's extreme points, every
+        corrective click so far and the previous answer, gives a new one.
+
+        Stateless: pass *all* corrective clicks so far each time (a server can replay them). The window is the
+        previous answer's, grown to take in a positive click outside it; a negative click outside the window has
+        nothing to remove there and is ignored.
+
+        Parameters
+        ----------
+        image : np.ndarray
+            The image ``previous`` was segmented on, as for :meth:`segment`.
+        previous : Segmentation
+            The answer to correct: from :meth:`segment` or :meth:`refine` on this image.
+        positive, negative : array-like, shape (N, 2)
+            Every corrective click so far, (x, y) pixel centres, in click order: positive ones on parts the
+            answer missed, negative ones on parts it wrongly took. At least one click in all.
+        image_format : {"RGB", "BGR"}
+            Channel order of ``image``.
+        tolerance : float
+            Polygon simplification tolerance in pixels, as for :meth:`segment`.
+
+        Returns
+        -------
+        Segmentation
+            Its prompt holds the clicks; pass it as ``previous`` for the next correction.
+
+        Raises
+        ------
+        TypeError
+            If ``previous`` is not a Segmentation from this package's :meth:`segment` / :meth:`refine`.
+        ValueError
+            If there is no click, a click is NaN or lies outside the image, or ``previous`` was made on an image
+            of another size.
+        """
+        rgb = self.prepare_image(image, image_format)
+        tolerance = check_tolerance(tolerance)
+        if not isinstance(previous, Segmentation):
+            raise TypeError(f"previous must be a Segmentation from segment() or refine(), got {type(previous).__name__}")
+        if previous.prompt is None or previous.window is None or previous.probabilities is None:
+            raise TypeError("previous has no prompt, window or probabilities: pass a Segmentation from segment() or "
+                            "refine(), not one built by hand")
+        h, w = rgb.shape[:2]
+        if tuple(previous.image_size) != (h, w):
+            raise ValueError(f"previous was segmented on a {previous.image_size[1]}x{previous.image_size[0]} image, "
+                             f"this one is {w}x{h}: refine on the same image")
+        base = previous.prompt
+        prompt = Prompt(base.extreme_points, base.box, positive, negative).inside(w, h)
+        if not prompt.has_clicks:
+            raise ValueError("refine needs at least one corrective click (positive or negative), got none")
+        return self._refine(rgb, previous, prompt, tolerance)
+
+    def _refine(self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float) -> Segmentation:
+        """The correction network on ``previous``'s window (grown for positive clicks outside it)."""
+        info = self.refiner.info
+        window = previous.window
+        outside = [p for p in prompt.positive if not _within(window, p)]
+        if outside:
+            lo = np.minimum(prompt.bounds[:2], np.min(prompt.positive, axis=0))
+            hi = np.maximum(prompt.bounds[2:], np.max(prompt.positive, axis=0))
+            window = CropWindow.from_box(np.concatenate([lo, hi]), size=info.input_size, margin=info.margin,
+                                         min_margin=info.min_margin)
+        prev = _resample(previous.probabilities, previous.window, window)
+        points = prompt.extreme_points
+        positive = prompt.positive if points is None else np.concatenate([points, prompt.positive])
+        negative = np.array([p for p in prompt.negative if _within(window, p)], np.float64).reshape(-1, 2)
+        x = correction_input(rgb, window, positive, negative, prev, info.click_radius)
+        prepared = Prepared(prompt, window, x, rgb.shape[:2])
+        return self.finish(prepared, self.refiner(x), tolerance)
 
     # --- many objects ------------------------------------------------------------------------------------------
 
@@ -339,3 +485,23 @@ class Segmenter:
         parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
         score = float(np.minimum(prob, kept).sum() / max(np.maximum(prob, kept).sum(), 1e-6))
         return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)
+
+
+def _within(window: CropWindow, point: np.ndarray) -> bool:
+    """Whether an image point (x, y) lies inside the window's pixels."""
+    x, y = point
+    return window.x0 - 0.5 <= x < window.x0 + window.width - 0.5 and window.y0 - 0.5 <= y < window.y0 + window.height - 0.5
+
+
+def _resample(prob: np.ndarray, source: CropWindow, target: CropWindow) -> np.ndarray:
+    """A network-resolution map over ``source`` seen through ``target`` (zero where ``source`` has nothing)."""
+    if source == target:
+        return prob
+    # target input coordinates -> image -> source input coordinates: an affine map per axis
+    corners = np.array([[0.0, 0.0], [1.0, 1.0]])
+    mapped = source.to_input(target.to_image(corners))
+    scale = mapped[1] - mapped[0]
+    m = np.array([[scale[0], 0.0, mapped[0, 0]], [0.0, scale[1], mapped[0, 1]]])
+    size = (target.size, target.size)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(prob.astype(np.float32), m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
