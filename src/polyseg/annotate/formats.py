@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..imageio import file_kind
 from ..prompt import MIN_SPAN, OUTSIDE_TOLERANCE
 from ..result import Segmentation
 
@@ -139,9 +141,29 @@ def payload(seg: Segmentation, fmt: str, *, rle: bool = False) -> Any:
     raise AnnotateError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse, with one line, to write ``path`` unless it is a regular file or does not exist yet: a rename over
+    a device node (``--out /dev/null``), a FIFO or a socket would replace it with a file.
+
+    Raises
+    ------
+    AnnotateError
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise AnnotateError(f"cannot write {path}: a folder on its path is a file") from None
+    if not stat.S_ISREG(mode):
+        raise AnnotateError(f"{path} is {file_kind(mode)}, not a regular file: choose another --out")
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so that a reader
-    (or a crash) sees either the old file or the whole new one."""
+    (or a crash) sees either the old file or the whole new one. Only a regular file is replaced
+    (:func:`check_replaceable`)."""
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..prompt import check_tolerance
-from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, open_dataset, write_atomic
+from ..imageio import file_kind
+from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, check_replaceable, open_dataset, write_atomic
 from .journal import Journal
 from .progress import Progress
 
@@ -138,8 +140,10 @@ def annotate(
     if workers is not None and workers < 1:
         raise AnnotateError(f"workers must be at least 1, got {workers}")
     dataset = open_dataset(input, images, format, overwrite)
-    _check_output(input, out, dataset)
     journal_path, report_path = sidecar(out, ".journal.jsonl"), sidecar(out, ".report.json")
+    _check_output(input, out, dataset)
+    check_replaceable(journal_path)
+    check_replaceable(report_path)
     if journal_path.exists() and not resume:
         raise AnnotateError(
             f"{journal_path} holds the work of an interrupted run: pass --resume to finish it, or delete it to start over"
@@ -181,6 +185,17 @@ def _check_output(input: Path, out: Path, dataset: DataSet) -> None:
         raise AnnotateError(f"output {out} is a file; {dataset.fmt} output is a folder")
     if not dataset.output_is_dir and out.is_dir():
         raise AnnotateError(f"output {out} is a folder; COCO output is a JSON file")
+    if not dataset.output_is_dir:
+        check_replaceable(out)
+        return
+    try:
+        mode = os.stat(out).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise AnnotateError(f"cannot write {out}: a folder on its path is a file") from None
+    if not stat.S_ISDIR(mode):
+        raise AnnotateError(f"{out} is {file_kind(mode)}, not a folder: {dataset.fmt} output is a folder")
 
 
 def _run(

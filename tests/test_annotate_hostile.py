@@ -1,0 +1,125 @@
+"""``polyseg annotate`` given careless or hostile inputs (issue 16): device nodes and FIFOs where files are
+expected, an input that changed under ``--resume``, repeated image ids, broken entries. Nothing may be damaged,
+hang, or be written wrong; a bad entry costs only its own annotations, and a refusal is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from annotate_data import write_coco
+from polyseg import cli
+from polyseg.annotate import AnnotateError, annotate
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+
+
+def null_device(path: Path) -> Path:
+    """A character device like ``/dev/null`` (1, 3), made at ``path``."""
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return path
+
+
+def zero_device(path: Path) -> Path:
+    """A character device like ``/dev/zero`` (1, 5): reading it never ends."""
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    return path
+
+
+def fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def finishes(fn, *args, fifos: tuple[Path, ...] = (), timeout: float = 60.0, **kwargs):
+    """``fn(*args, **kwargs)`` in a thread; fails if it still runs after ``timeout`` s (a FIFO opened for reading
+    blocks until a writer comes: the FIFOs' write ends are then opened, to free the thread)."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 (handed to the test)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        for path in fifos:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+        pytest.fail(f"{getattr(fn, '__name__', fn)} hung (still running after {timeout:g} s)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.fixture
+def coco(tmp_path):
+    return write_coco(tmp_path)
+
+
+# --- outputs replace regular files only ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [pytest.param(null_device, marks=as_root, id="device"), pytest.param(fifo, id="fifo")])
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(coco, tmp_path, make):
+    path, images, _ = coco
+    target = make(tmp_path / "null")
+    kind = os.stat(target).st_mode
+    with pytest.raises(AnnotateError, match=r"null is a (character device|FIFO), not a regular file"):
+        finishes(annotate, path, images, target, progress=False, fifos=(target,))
+    assert os.stat(target).st_mode == kind, "the device node is still there"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "instances.json", "null"], "nothing written"
+
+
+@as_root
+def test_the_cli_refuses_a_device_as_output_with_one_line(coco, tmp_path, capsys):
+    path, images, _ = coco
+    device = null_device(tmp_path / "null")
+    assert cli.main(["annotate", str(path), "--images", str(images), "--out", str(device), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"polyseg: error: {device} is a character device, not a regular file: choose another --out"]
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+@pytest.mark.parametrize("suffix", [".journal.jsonl", ".report.json"])
+@pytest.mark.parametrize("make", [pytest.param(null_device, marks=as_root, id="device"), pytest.param(fifo, id="fifo")])
+@pytest.mark.parametrize("resume", [False, True], ids=["new", "resume"])
+def test_a_sibling_that_is_not_a_regular_file_is_refused(coco, tmp_path, make, suffix, resume):
+    path, images, _ = coco
+    out = tmp_path / "out.json"
+    sibling = make(tmp_path / f"out.json{suffix}")
+    kind = os.stat(sibling).st_mode
+    with pytest.raises(AnnotateError, match=rf"out\.json{suffix} is a (character device|FIFO), not a regular file"):
+        finishes(annotate, path, images, out, resume=resume, progress=False, fifos=(sibling,))
+    assert os.stat(sibling).st_mode == kind and not out.exists()
+
+
+def test_a_label_folder_output_must_be_a_folder(tmp_path):
+    from annotate_data import write_yolo
+
+    labels, images, _ = write_yolo(tmp_path)
+    out = fifo(tmp_path / "seg")
+    with pytest.raises(AnnotateError, match=r"seg is a FIFO, not a folder: yolo output is a folder"):
+        finishes(annotate, labels, images, out, progress=False, fifos=(out,))
+    assert stat.S_ISFIFO(os.stat(out).st_mode)
+
+
+def test_an_output_file_inside_the_output_folder_must_be_regular_too(tmp_path):
+    from annotate_data import write_yolo
+
+    labels, images, _ = write_yolo(tmp_path)
+    (tmp_path / "seg").mkdir()
+    target = fifo(tmp_path / "seg" / "scene0.txt")
+    with pytest.raises(AnnotateError, match=r"scene0\.txt is a FIFO, not a regular file"):
+        finishes(annotate, labels, images, tmp_path / "seg", progress=False, fifos=(target,))
+    assert stat.S_ISFIFO(os.stat(target).st_mode)
