@@ -123,3 +123,109 @@ def test_an_output_file_inside_the_output_folder_must_be_regular_too(tmp_path):
     with pytest.raises(AnnotateError, match=r"scene0\.txt is a FIFO, not a regular file"):
         finishes(annotate, labels, images, tmp_path / "seg", progress=False, fifos=(target,))
     assert stat.S_ISFIFO(os.stat(target).st_mode)
+
+
+# --- --resume after the input changed ----------------------------------------------------------------------------
+
+
+def crash_after(n: int, monkeypatch) -> None:
+    """Make the next run die (like Ctrl-C) after ``n`` images are done."""
+    from polyseg.annotate import run as run_module
+
+    real = run_module._run
+
+    def dying(*args, **kwargs):
+        for k, result in enumerate(real(*args, **kwargs)):
+            if k == n:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(run_module, "_run", dying)
+
+
+def interrupted(path, images, out, monkeypatch, **options) -> Path:
+    """Run until one image is journalled, then die; the journal's path."""
+    with monkeypatch.context() as m:
+        crash_after(1, m)
+        with pytest.raises(KeyboardInterrupt):
+            annotate(path, images, out, progress=False, **options)
+    journal = Path(str(out) + ".journal.jsonl")
+    assert journal.exists()
+    return journal
+
+
+def insert_at_the_top(doc: dict) -> None:
+    doc["annotations"].insert(0, {**doc["annotations"][4], "id": 99})  # the disc of image 101 once more
+
+
+def reverse(doc: dict) -> None:
+    doc["annotations"].reverse()
+
+
+@pytest.mark.parametrize("change", [insert_at_the_top, reverse])
+def test_resume_after_the_coco_input_changed_redoes_what_changed(coco, tmp_path, monkeypatch, change):
+    path, images, _ = coco
+    interrupted(path, images, tmp_path / "broken.json", monkeypatch)
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    summary = annotate(path, images, tmp_path / "broken.json", resume=True, progress=False)
+    annotate(path, images, tmp_path / "whole.json", progress=False)
+    broken = json.loads((tmp_path / "broken.json").read_text())
+    whole = json.loads((tmp_path / "whole.json").read_text())
+    for got, expected in zip(broken["annotations"], whole["annotations"]):
+        assert got == expected, f"annotation {got['id']} has another object's polygon"
+    assert summary.changed == 1 and summary.images_run == summary.images == 2
+    assert "1 journalled image redone: its input changed" in summary.line()
+
+
+def test_resume_keeps_what_is_still_valid(coco, tmp_path, monkeypatch):
+    path, images, _ = coco
+    interrupted(path, images, tmp_path / "broken.json", monkeypatch)
+    doc = json.loads(path.read_text())
+    doc["annotations"][3]["bbox"] = [91.0, 21.0, 48.0, 48.0]  # a box of image 101 changes; image 100 does not
+    path.write_text(json.dumps(doc))
+    summary = annotate(path, images, tmp_path / "broken.json", resume=True, progress=False)
+    annotate(path, images, tmp_path / "whole.json", progress=False)
+    assert summary.changed == 0 and summary.images_run == 1
+    assert (tmp_path / "broken.json").read_text() == (tmp_path / "whole.json").read_text()
+
+
+def test_resume_after_a_label_file_changed_redoes_that_file(tmp_path, monkeypatch):
+    from annotate_data import write_yolo
+
+    labels, images, _ = write_yolo(tmp_path)
+    interrupted(labels, images, tmp_path / "broken", monkeypatch)
+    first = labels / "empty.txt"  # the first file done: the label files go in sorted order
+    first.write_text("0 0.5 0.5 0.5 0.5\n")
+    summary = annotate(labels, images, tmp_path / "broken", resume=True, progress=False)
+    annotate(labels, images, tmp_path / "whole", progress=False)
+    assert summary.changed == 1
+    for name in ("empty.txt", "scene0.txt", "scene1.txt"):
+        assert (tmp_path / "broken" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"rle": True}, r"rle False"), ({"tolerance": 3.0}, r"tolerance 1\.4"), ({"overwrite": True}, r"overwrite False")],
+)
+def test_resume_with_other_options_is_refused(coco, tmp_path, monkeypatch, options, message):
+    path, images, _ = coco
+    journal = interrupted(path, images, tmp_path / "out.json", monkeypatch)
+    before = journal.read_bytes()
+    with pytest.raises(AnnotateError, match=rf"out\.json\.journal\.jsonl was written with other options \(.*{message}"
+                                            r".*\): resume with the same options, or delete it to start over"):
+        annotate(path, images, tmp_path / "out.json", resume=True, progress=False, **options)
+    assert journal.read_bytes() == before
+
+
+def test_a_journal_without_a_header_is_started_over(coco, tmp_path, monkeypatch):
+    path, images, _ = coco
+    journal = interrupted(path, images, tmp_path / "broken.json", monkeypatch)
+    entry = json.loads(journal.read_text().splitlines()[1])
+    del entry["input"]
+    journal.write_text(json.dumps(entry) + "\n")  # as an older polyseg wrote it: no header, no fingerprints
+    summary = annotate(path, images, tmp_path / "broken.json", resume=True, progress=False)
+    annotate(path, images, tmp_path / "whole.json", progress=False)
+    assert summary.images_run == summary.images == 2
+    assert (tmp_path / "broken.json").read_text() == (tmp_path / "whole.json").read_text()

@@ -25,6 +25,7 @@ one object sharing a ``group_id``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -207,6 +208,12 @@ class DataSet:
         """``(task key, object index, reason)`` found while reading, before any image is opened."""
         return []
 
+    def fingerprint(self, task: Task) -> str:
+        """A digest of everything a task's result depends on: its image path, its boxes and their places in the
+        input (and, for label files, the file itself). The journal keeps it beside each result, so that a resumed
+        run replays a result only if it is still the result of that input."""
+        return hashlib.sha256(task.to_json().encode()).hexdigest()[:32]
+
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         """Take one image's results; ``replay`` for results read back from the journal of an earlier run."""
         raise NotImplementedError
@@ -320,6 +327,9 @@ class YoloSet(DataSet):
                     boxes.append((i, (*xy.min(0).tolist(), *xy.max(0).tolist())))
             yield Task(rel, self._image(rel) if boxes else "", tuple(boxes), normalised=True)
 
+    def fingerprint(self, task: Task) -> str:
+        return _file_digest(self.labels / task.key, super().fingerprint(task))
+
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         target = out / result["task"]
         if replay and target.exists():
@@ -377,6 +387,9 @@ class LabelmeSet(DataSet):
                 image = (self.root / rel).parent / image_path
             yield Task(rel, str(image) if boxes else "", tuple(boxes))
 
+    def fingerprint(self, task: Task) -> str:
+        return _file_digest(self.root / task.key, super().fingerprint(task))
+
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         target = out / result["task"]
         if replay and target.exists():
@@ -399,6 +412,16 @@ class LabelmeSet(DataSet):
 
     def describe(self, key: str, index: int) -> dict[str, Any]:
         return {"image": key, "annotation": index}  # shape index
+
+
+def _file_digest(path: Path, salt: str) -> str:
+    """sha256 of ``salt`` and the bytes of the file at ``path`` (of the message if it cannot be read)."""
+    digest = hashlib.sha256(salt.encode())
+    try:
+        digest.update(path.read_bytes())
+    except OSError as exc:
+        digest.update(str(exc).encode())
+    return digest.hexdigest()[:32]
 
 
 def _is_number(v: Any) -> bool:

@@ -38,6 +38,8 @@ class Summary:
     seconds : float
         Wall time of this run's segmenting, reading and writing.
     output, report : Path
+    changed : int
+        Images an interrupted run had journalled whose input changed since: redone, not replayed.
     """
 
     images: int
@@ -48,6 +50,7 @@ class Summary:
     seconds: float
     output: Path
     report: Path
+    changed: int = 0
 
     @property
     def objects_per_s(self) -> float:
@@ -63,7 +66,8 @@ class Summary:
             f"polyseg: {self.images} images, {self.objects} objects, {self.failures} failures "
             f"({self.objects_per_s:.0f} objects/s, {self.images_per_s:.1f} images/s) -> {self.output}; "
             f"report {self.report}"
-        )
+        ) + (f"; {self.changed} journalled image{'s' if self.changed != 1 else ''} redone: "
+             f"{'their' if self.changed != 1 else 'its'} input changed" if self.changed else "")
 
 
 def sidecar(out: Path, suffix: str) -> Path:
@@ -107,7 +111,10 @@ def annotate(
     tolerance : float
         Polygon simplification tolerance, px (see :meth:`polyseg.Segmenter.segment`).
     resume : bool
-        Continue an interrupted run from its journal, without redoing finished images.
+        Continue an interrupted run from its journal, without redoing finished images. Images whose input
+        changed since (their image, their boxes or the boxes' places in the input; a label file's bytes) are
+        redone; a journal written with other options (format, ``rle``, ``tolerance``, ``overwrite``, ``model``)
+        is refused.
     overwrite : bool
         Also segment annotations that already have a segmentation (COCO) or polygon (YOLO).
     workers : int, optional
@@ -150,20 +157,27 @@ def annotate(
         )
 
     tasks = {t.key: t for t in dataset.tasks()}
-    journal = Journal(journal_path, resume=resume)
+    options = {"format": dataset.fmt, "rle": rle, "tolerance": tolerance, "overwrite": overwrite,
+               "model": None if model is None else str(Path(model).resolve())}
+    journal = Journal(journal_path, resume=resume, options=options)
     failures: list[tuple[str, int, str]] = list(dataset.failures())
-    objects = 0
+    objects, replayed, changed = 0, set(), 0
     for key, entry in journal.done.items():
-        if key in tasks:
-            dataset.accept(entry, out, replay=True)
-            objects += len(entry["objects"])
-            failures.extend((key, int(i), r) for i, r in entry["failures"].items())
-    todo = [t for k, t in tasks.items() if k not in journal.done]
+        if key not in tasks:
+            continue
+        if entry.get("input") != dataset.fingerprint(tasks[key]):
+            changed += 1  # computed from another input: redone
+            continue
+        dataset.accept(entry, out, replay=True)
+        replayed.add(key)
+        objects += len(entry["objects"])
+        failures.extend((key, int(i), r) for i, r in entry["failures"].items())
+    todo = [t for k, t in tasks.items() if k not in replayed]
     bar = Progress(len(todo), enabled=progress)
     try:
         for result in _run(todo, dataset.fmt, rle, tolerance, workers, engine, ray_address, model):
             dataset.accept(result, out)
-            journal.append(result)
+            journal.append({**result, "input": dataset.fingerprint(tasks[result["task"]])})
             objects += len(result["objects"])
             failures.extend((result["task"], int(i), r) for i, r in result["failures"].items())
             bar.update(len(result["objects"]))
@@ -174,7 +188,7 @@ def annotate(
     seconds = bar.elapsed
     _write_report(report_path, dataset, input, out, len(tasks), objects, failures)
     journal.remove()
-    return Summary(len(tasks), objects, len(failures), bar.images, bar.objects, seconds, out, report_path)
+    return Summary(len(tasks), objects, len(failures), bar.images, bar.objects, seconds, out, report_path, changed)
 
 
 def _check_output(input: Path, out: Path, dataset: DataSet) -> None:
