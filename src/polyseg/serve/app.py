@@ -75,6 +75,7 @@ def page_segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str
                                 box=box if len(points) < 4 else None, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
+    rq.check_answer(seg)
     h, w = seg.image_size
     coco = {
         "images": [{"id": 1, "file_name": file_name, "width": w, "height": h}],

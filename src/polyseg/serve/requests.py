@@ -12,13 +12,23 @@ import json
 import os
 from typing import Any
 
-#: Largest image (pixels) the server decodes: a 32 MB PNG can claim gigapixels. OpenCV reads this variable on its
-#: first decode, so it applies in a server process (``polyseg serve``, the nuclio function) that decodes nothing
-#: before importing this module. 2**27 is e.g. 16384 x 8192.
+#: Largest image (pixels) the server decodes: a 32 MB PNG can claim gigapixels. :func:`decode_image` reads the size
+#: from the image's header and refuses a larger one before decoding it. 2**27 is e.g. 16384 x 8192; a process
+#: started with ``OPENCV_IO_MAX_IMAGE_PIXELS`` set takes that instead. OpenCV reads that variable when cv2 is
+#: loaded, so setting it here is only a second guard, for processes that import this module first (and their
+#: children): cv2 is usually loaded already.
 MAX_IMAGE_PIXELS = int(os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(2**27)))
+#: Largest mask an answer carries (CVAT's mask over the object's box, the page's CVAT file): 2**24 pixels, e.g.
+#: 4096 x 4096, about 32 MB of JSON, as much as the largest request. A whole-image box on a 2**27-pixel image
+#: would otherwise answer with 265 MB.
+MAX_ANSWER_PIXELS = 2**24
+#: The formats whose header :func:`polyseg.imageio.image_size` reads, in words.
+IMAGE_FORMATS = "PNG, JPEG, WebP, BMP, GIF, TIFF, PNM or Sun raster"
 
-import cv2  # after the limit is set
-import numpy as np
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..imageio import image_size  # noqa: E402
 
 
 class BadRequest(ValueError):
@@ -57,17 +67,47 @@ def decode_base64(text: Any, what: str = "image") -> bytes:
 
 
 def decode_image(data: bytes, what: str = "image") -> np.ndarray:
-    """A BGR ``(H, W, 3)`` uint8 image from encoded bytes (JPEG, PNG, ...; grayscale and RGBA are converted)."""
+    """A BGR ``(H, W, 3)`` uint8 image from encoded bytes (PNG, JPEG, WebP, BMP, GIF, TIFF, PNM, Sun raster;
+    grayscale and RGBA are converted).
+
+    Raises
+    ------
+    BadRequest
+        413 if the header claims more than :data:`MAX_IMAGE_PIXELS` pixels (nothing is decoded); 422 if the
+        bytes are not an image of those formats.
+    """
     if not data:
         raise BadRequest(f"{what} is empty")
+    size = image_size(data)
+    undecodable = BadRequest(f"{what} could not be decoded as an image ({len(data)} bytes; expected {IMAGE_FORMATS} "
+                             f"of at most {MAX_IMAGE_PIXELS} pixels)", status=422)
+    if size is None or 0 in size:
+        raise undecodable
+    check_pixels(*size, what)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:  # OpenCV raises (rather than returning None) for an image over the pixel limit
+    except cv2.error:  # OpenCV raises (rather than returning None) for an image over its own pixel limit
         image = None
     if image is None:
-        raise BadRequest(f"{what} could not be decoded as an image ({len(data)} bytes; at most "
-                         f"{MAX_IMAGE_PIXELS} pixels)", status=422)
+        raise undecodable
+    check_pixels(image.shape[1], image.shape[0], what)  # as decoded, should a header have lied
     return image
+
+
+def check_pixels(width: int, height: int, what: str = "image") -> None:
+    """Refuse (413) an image of more than :data:`MAX_IMAGE_PIXELS` pixels."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadRequest(f"{what} is {width} x {height} = {width * height} pixels, more than the {MAX_IMAGE_PIXELS} "
+                         "the server decodes", status=413)
+
+
+def check_answer(seg: Any) -> None:
+    """Refuse (413) to answer with a mask of more than :data:`MAX_ANSWER_PIXELS` pixels (``seg`` a
+    :class:`polyseg.Segmentation`; the mask covers its bounding box)."""
+    _, _, w, h = seg.bbox
+    if w * h > MAX_ANSWER_PIXELS:
+        raise BadRequest(f"the object's mask is {w} x {h} = {w * h} pixels, more than the {MAX_ANSWER_PIXELS} an answer "
+                         f"carries: segment a smaller object, or send a smaller image", status=413)
 
 
 def point_list(value: Any, what: str) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""``polyseg serve`` given careless or hostile requests (issue 16): decompression bombs, answers that would be
+huge, a Label Studio that redirects its token elsewhere, numbers and nesting past what Python parses, slow
+clients. Each gets a 4xx with a one-line reason (or the connection is closed), never a 500, a hang, or a leak."""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from polyseg import Segmenter
+from polyseg.imageio import image_size
+from polyseg.serve import requests as rq
+from polyseg.serve.app import create_app
+from polyseg.serve.label_studio import ImageLoader
+from serve_support import POINTS, example_b64, serve_process
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid 1-bit grayscale PNG of ``width x height`` black pixels: a few hundred kB that decode to
+    ``3 * width * height`` bytes of BGR."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    deflate = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the row's bits
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    with Segmenter.from_pretrained(num_threads=1) as seg:
+        yield seg
+
+
+@pytest.fixture(scope="module")
+def client(segmenter):
+    app = create_app(segmenter, label_studio=True, loader=ImageLoader())
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+# --- decompression bombs and huge answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ext", "image"),
+    [
+        (".png", np.zeros((37, 53, 3), np.uint8)),
+        (".jpg", np.zeros((37, 53, 3), np.uint8)),
+        (".webp", np.zeros((37, 53, 3), np.uint8)),
+        (".bmp", np.zeros((37, 53, 3), np.uint8)),
+        (".bmp", np.zeros((37, 53), np.uint8)),
+        (".gif", np.zeros((37, 53, 3), np.uint8)),
+        (".tiff", np.zeros((37, 53, 3), np.uint8)),
+        (".ppm", np.zeros((37, 53, 3), np.uint8)),
+        (".pgm", np.zeros((37, 53), np.uint8)),
+        (".pfm", np.zeros((37, 53, 3), np.float32)),
+        (".ras", np.zeros((37, 53, 3), np.uint8)),
+    ],
+)
+def test_the_size_is_read_from_the_header(ext, image):
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    assert image_size(data.tobytes()) == (53, 37)
+    assert image_size(data.tobytes()[:5]) is None, "a header cut short has no size"
+
+
+def test_the_size_of_a_png_bomb_is_read_without_decoding_it():
+    bomb = png_bomb(30000, 30000)
+    assert len(bomb) < 200_000
+    assert image_size(bomb) == (30000, 30000)
+
+
+def test_a_png_bomb_is_refused_with_413_before_it_is_decoded(client):
+    bomb = base64.b64encode(png_bomb(30000, 30000)).decode()
+    message = "image is 30000 x 30000 = 900000000 pixels, more than the 134217728 the server decodes"
+    answer = client.post("/api/cvat", json={"image": bomb, "pos_points": POINTS})
+    assert answer.status_code == 413 and answer.json()["error"] == message
+    answer = client.post("/api/segment", json={"image": bomb, "points": POINTS})
+    assert answer.status_code == 413 and answer.json()["error"] == message
+    task = {"data": {"image": "data:image/png;base64," + bomb}}
+    context = {"result": [{"type": "rectanglelabels", "original_width": 30000, "original_height": 30000,
+                           "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["a"]}}]}
+    config = "<View><Image name='image' value='$image'/><PolygonLabels name='p' toName='image'/></View>"
+    answer = client.post("/predict", json={"tasks": [task], "label_config": config, "params": {"context": context}})
+    assert answer.status_code == 413 and "30000 x 30000" in answer.json()["error"]
+
+
+def test_a_real_server_refuses_a_png_bomb_whatever_cv2_was_imported_with():
+    """The server process as a shell starts it: no ``OPENCV_IO_MAX_IMAGE_PIXELS`` in its environment."""
+    import httpx2 as httpx
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    bomb = png_bomb(11600, 11600)  # just over 2^27 pixels
+    with serve_process("--log-level", "warning", env=env) as port:
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/cvat", timeout=60,
+                            json={"image": base64.b64encode(bomb).decode(), "pos_points": POINTS})
+    assert answer.status_code == 413 and "11600 x 11600 = 134560000 pixels" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("route", ["/api/cvat", "/api/segment"])
+def test_an_answer_is_bounded(client, monkeypatch, route):
+    monkeypatch.setattr(rq, "MAX_ANSWER_PIXELS", 5000)  # the car's mask is about 250 x 125 pixels
+    body = {"image": example_b64(), "pos_points": POINTS, "points": POINTS}
+    answer = client.post(route, json=body)
+    assert answer.status_code == 413
+    assert answer.json()["error"].startswith("the object's mask is ") and "more than the 5000 an answer carries" in (
+        answer.json()["error"])
+    monkeypatch.setattr(rq, "MAX_ANSWER_PIXELS", 2**24)
+    assert client.post(route, json=body).status_code == 200
+
+
+def test_the_answer_bound_keeps_a_cvat_answer_near_the_request_limit():
+    assert rq.MAX_ANSWER_PIXELS * len("0,") <= 32 * 1024 * 1024  # a 0/1 mask: two characters a pixel
