@@ -7,7 +7,10 @@ from __future__ import annotations
 import base64
 import os
 import struct
+import threading
 import zlib
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
@@ -122,3 +125,80 @@ def test_an_answer_is_bounded(client, monkeypatch, route):
 
 def test_the_answer_bound_keeps_a_cvat_answer_near_the_request_limit():
     assert rq.MAX_ANSWER_PIXELS * len("0,") <= 32 * 1024 * 1024  # a 0/1 mask: two characters a pixel
+
+
+# --- the Label Studio token stays with Label Studio ------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each request's path and Authorization header; answers a redirect where the server has one for
+    the path, else the bytes ``b"image bytes"``."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        location = self.server.redirects.get(self.path)
+        self.send_response(302 if location else 200)
+        if location:
+            self.send_header("Location", location)
+        body = b"" if location else b"image bytes"
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def http_server(redirects: dict[str, str] | None = None):
+    """A loopback HTTP server in a thread; yields it (``.url``, ``.seen``, ``.redirects``)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.seen, server.redirects = [], dict(redirects or {})
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_token_does_not_follow_a_redirect_to_another_origin():
+    with http_server() as elsewhere, http_server() as label_studio:
+        label_studio.redirects["/data/upload/1/a.png"] = elsewhere.url + "/bucket/a.png"
+        loader = ImageLoader(label_studio.url, "s3cret-token")
+        assert loader.load("/data/upload/1/a.png") == b"image bytes"
+    assert label_studio.seen == [("/data/upload/1/a.png", "Token s3cret-token")]
+    assert elsewhere.seen == [("/bucket/a.png", None)], "the token went to another origin"
+
+
+def test_the_token_follows_a_redirect_within_label_studio():
+    with http_server({"/data/upload/1/a.png": "/data/upload/1/b.png"}) as label_studio:
+        loader = ImageLoader(label_studio.url, "s3cret-token")
+        assert loader.load(label_studio.url + "/data/upload/1/a.png") == b"image bytes"
+    assert label_studio.seen == [("/data/upload/1/a.png", "Token s3cret-token"),
+                                 ("/data/upload/1/b.png", "Token s3cret-token")]
+
+
+def test_a_redirect_from_elsewhere_to_label_studio_gets_no_token():
+    with http_server() as label_studio, http_server() as elsewhere:
+        elsewhere.redirects["/a.png"] = label_studio.url + "/api/projects"
+        ImageLoader(label_studio.url, "s3cret-token").load(elsewhere.url + "/a.png")
+    assert elsewhere.seen == [("/a.png", None)] and label_studio.seen == [("/api/projects", None)]
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("http://ls.local:8080/data/upload/1/a.jpg", True),
+        ("http://LS.local:8080/data/upload/1/a.jpg", True),
+        ("https://ls.local:8080/data/upload/1/a.jpg", False),  # another scheme: another origin
+        ("http://ls.local:8081/data/upload/1/a.jpg", False),
+        ("http://ls.local/data/upload/1/a.jpg", False),
+        ("http://user@ls.local:8080.evil.example/a.jpg", False),
+    ],
+)
+def test_the_token_goes_to_label_studios_origin_only(url, sent):
+    loader = ImageLoader("http://ls.local:8080/", "abc123")
+    assert ("Authorization" in loader._headers(url)) is sent
