@@ -229,3 +229,80 @@ def test_a_journal_without_a_header_is_started_over(coco, tmp_path, monkeypatch)
     annotate(path, images, tmp_path / "whole.json", progress=False)
     assert summary.images_run == summary.images == 2
     assert (tmp_path / "broken.json").read_text() == (tmp_path / "whole.json").read_text()
+
+
+# --- images that are not regular files ---------------------------------------------------------------------------
+
+
+def test_a_fifo_as_image_is_unreadable_not_a_hang(tmp_path):
+    from polyseg.annotate.engine import load_image
+
+    path = fifo(tmp_path / "a.png")
+    assert finishes(load_image, str(path), fifos=(path,), timeout=20) == (None, "image_unreadable")
+
+
+@as_root
+def test_a_null_device_as_image_is_unreadable(tmp_path):
+    from polyseg.annotate.engine import load_image
+
+    assert load_image(str(null_device(tmp_path / "a.png"))) == (None, "image_unreadable")
+
+
+@as_root
+def test_an_endless_device_as_image_is_not_read(tmp_path):
+    """``/dev/zero`` read without a limit fills the memory: load it in a child process allowed 2 GB."""
+    import subprocess
+    import sys
+
+    zero = zero_device(tmp_path / "zero.png")
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from polyseg.annotate.engine import load_image\n"
+        "print(load_image(sys.argv[1]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(zero)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "(None, 'image_unreadable')"
+
+
+def test_an_image_file_over_the_size_limit_is_unreadable(tmp_path, monkeypatch):
+    from polyseg.annotate import engine
+
+    path = tmp_path / "a.png"
+    path.write_bytes(b"\x89PNG" + bytes(5000))
+    monkeypatch.setattr(engine, "MAX_IMAGE_BYTES", 4096)
+    assert engine.load_image(str(path)) == (None, "image_unreadable")
+
+
+def test_an_image_over_opencvs_pixel_limit_is_unreadable_not_a_crash():
+    from polyseg.annotate.engine import decode_image
+    from test_serve_hostile import png_bomb
+
+    assert decode_image(png_bomb(40000, 40000)) == (None, "image_unreadable")  # 1.6 gigapixels: cv2 raises
+
+
+def test_a_run_goes_on_past_images_that_are_not_files(coco, tmp_path):
+    path, images, _ = coco
+    doc = json.loads(path.read_text())
+    specials = {200: fifo(tmp_path / "fifo.png"), 201: images}  # a FIFO, a folder
+    if os.geteuid() == 0:
+        specials[202] = null_device(tmp_path / "null.png")
+    for image_id, special in specials.items():
+        doc["images"].append({"id": image_id, "file_name": str(special)})
+        doc["annotations"].append({"id": image_id, "image_id": image_id, "bbox": [1, 1, 20, 20], "category_id": 1})
+    path.write_text(json.dumps(doc))
+    summary = finishes(annotate, path, images, tmp_path / "out.json", progress=False, fifos=(specials[200],))
+    report = json.loads((tmp_path / "out.json.report.json").read_text())
+    assert summary.objects == 5
+    failed = {f["annotation"]: f["reason"] for f in report["failed"]}
+    assert failed == {200: "image_unreadable", 201: "image_missing", **({202: "image_unreadable"} if 202 in specials
+                                                                        else {})}
+
+
+def test_the_single_image_command_refuses_a_fifo_with_one_line(tmp_path, capsys):
+    path = fifo(tmp_path / "a.png")
+    assert finishes(cli.main, [str(path), "--box", "1,2,30,40"], fifos=(path,), timeout=20) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"polyseg: error: cannot read image {path}: missing, or not an image OpenCV can decode"]

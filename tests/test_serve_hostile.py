@@ -202,3 +202,22 @@ def test_a_redirect_from_elsewhere_to_label_studio_gets_no_token():
 def test_the_token_goes_to_label_studios_origin_only(url, sent):
     loader = ImageLoader("http://ls.local:8080/", "abc123")
     assert ("Authorization" in loader._headers(url)) is sent
+
+
+# --- local task images --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "reason"),
+    [("fifo.png", 404, "no such image file: fifo.png"), ("big.png", 413, "larger than 1000 bytes"),
+     ("a\0.png", 400, "NUL")],
+)
+def test_local_task_images_are_regular_files_of_limited_size(tmp_path, monkeypatch, name, status, reason):
+    from polyseg.serve import label_studio
+
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "big.png").write_bytes(bytes(2000))
+    monkeypatch.setattr(label_studio, "MAX_IMAGE_BYTES", 1000)
+    with pytest.raises(rq.BadRequest, match=reason) as error:
+        ImageLoader(image_root=tmp_path).load(name)
+    assert error.value.status == status

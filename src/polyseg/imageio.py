@@ -22,6 +22,9 @@ import os
 import stat
 import struct
 
+#: Largest image file polyseg reads from disk (bytes).
+MAX_IMAGE_FILE_BYTES = 1 << 30
+
 #: Flags for opening an image file: never block (a FIFO), never leak the descriptor to a child process.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 

@@ -47,7 +47,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 #: Why an object was left unchanged (the keys of the report's ``by_reason``).
 REASONS = {
     "image_missing": "the image file does not exist",
-    "image_unreadable": "the image file cannot be decoded",
+    "image_unreadable": "the image file cannot be read or decoded (not a regular file, over 1 GiB, or not an image)",
     "unknown_image": "the annotation's image_id is not in 'images'",
     "bad_box": "the box is not 4 finite numbers with positive width and height",
     "box_outside_image": "the box reaches more than 1 px outside the image",

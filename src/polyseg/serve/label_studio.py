@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..imageio import FileTooLargeError, read_regular_file
 from ..segmenter import Segmenter
 from . import requests as rq
 
@@ -203,12 +204,17 @@ class ImageLoader:
     def _read_local(self, path: str) -> bytes:
         if self.image_root is None:
             raise rq.BadRequest("local image paths are disabled (no image root)", status=403)
+        if "\0" in path:
+            raise rq.BadRequest("the task's image path holds a NUL character")
         file = (self.image_root / path).resolve()
         if not file.is_relative_to(self.image_root):
             raise rq.BadRequest(f"{path} is outside the image root", status=403)
-        if not file.is_file():
-            raise rq.BadRequest(f"no such image file: {path}", status=404)
-        return file.read_bytes()
+        try:
+            return read_regular_file(file, MAX_IMAGE_BYTES)
+        except FileTooLargeError:
+            raise rq.BadRequest(f"the task image {path} is larger than {MAX_IMAGE_BYTES} bytes", status=413) from None
+        except OSError:  # missing, a folder, a device or FIFO, unreadable
+            raise rq.BadRequest(f"no such image file: {path}", status=404) from None
 
     def _headers(self, url: str) -> dict[str, str]:
         headers = {"User-Agent": f"polyseg/{__version__}"}
