@@ -306,3 +306,18 @@ def test_the_single_image_command_refuses_a_fifo_with_one_line(tmp_path, capsys)
     assert finishes(cli.main, [str(path), "--box", "1,2,30,40"], fifos=(path,), timeout=20) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"polyseg: error: cannot read image {path}: missing, or not an image OpenCV can decode"]
+
+
+# --- repeated image ids ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("repeat", [101, "101"], ids=["same", "as-a-string"])
+def test_repeated_image_ids_are_refused_naming_the_id(coco, tmp_path, repeat):
+    path, images, _ = coco
+    doc = json.loads(path.read_text())
+    doc["images"].append({"id": repeat, "file_name": "scene0.png"})
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AnnotateError, match=rf"images\[2\] repeats the id {repeat!r} of images\[1\]: "
+                                            "image ids must be unique"):
+        annotate(path, images, tmp_path / "out.json", progress=False)
+    assert not (tmp_path / "out.json").exists()

@@ -243,13 +243,19 @@ class CocoSet(DataSet):
         ):
             raise AnnotateError(f"{path}: expected a COCO instance JSON object with 'images' and 'annotations' lists")
         self.doc = doc
-        files: dict[Any, str] = {}
+        files: dict[str, Any] = {}
+        first: dict[str, int] = {}  # images[] index of each id
         for i, image in enumerate(doc["images"]):
             if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
                 raise AnnotateError(f"{path}: images[{i}] needs an 'id' and a 'file_name'")
-            files[image["id"]] = image["file_name"]
+            key = str(image["id"])  # as annotations name it: 7 and "7" are one image
+            if key in first:
+                raise AnnotateError(f"{path}: images[{i}] repeats the id {image['id']!r} of images[{first[key]}]: "
+                                    "image ids must be unique")
+            first[key] = i
+            files[key] = image["file_name"]
         self._boxes: dict[str, list[tuple[int, tuple[float, ...]]]] = {}
-        self._files = {str(k): str(images / v) for k, v in files.items()}
+        self._files = {k: str(images / v) for k, v in files.items()}
         self._failures: list[tuple[str, int, str]] = []
         for i, ann in enumerate(doc["annotations"]):
             if not isinstance(ann, dict) or "bbox" not in ann or ann.get("iscrowd"):
