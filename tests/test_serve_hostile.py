@@ -5,6 +5,7 @@ clients. Each gets a 4xx with a one-line reason (or the connection is closed), n
 from __future__ import annotations
 
 import base64
+import json
 import os
 import struct
 import threading
@@ -221,3 +222,68 @@ def test_local_task_images_are_regular_files_of_limited_size(tmp_path, monkeypat
     with pytest.raises(rq.BadRequest, match=reason) as error:
         ImageLoader(image_root=tmp_path).load(name)
     assert error.value.status == status
+
+
+# --- numbers and nesting past what Python parses: a 4xx, never a 500 -------------------------------------------
+
+HUGE = 10**400  # an integer JSON allows and no float holds
+CONFIG = "<View><Image name='image' value='$image'/><PolygonLabels name='p' toName='image'/></View>"
+
+
+def ls_body(region_value: dict, width=640, height=640) -> dict:
+    region = {"type": "rectanglelabels", "original_width": width, "original_height": height,
+              "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["a"], **region_value}}
+    return {"tasks": [{"data": {"image": "data:image/jpeg;base64," + example_b64()}}], "label_config": CONFIG,
+            "params": {"context": {"result": [region]}}}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "reason"),
+    [
+        ("/api/segment", {"points": [[HUGE, 1], *POINTS[1:]]}, "points must be finite numbers"),
+        ("/api/segment", {"box": [1, 2, HUGE, 4]}, "box must be four finite numbers"),
+        ("/api/segment", {"points": POINTS, "tolerance": HUGE}, "tolerance must be"),
+        ("/api/segment", {"points": POINTS, "tolerance": -HUGE}, "tolerance must be"),
+        ("/api/cvat", {"pos_points": [[HUGE, 1], *POINTS[1:]]}, "pos_points must be finite numbers"),
+        ("/api/cvat", {"pos_points": [], "obj_bbox": [1, 2, HUGE, 4]}, "obj_bbox must be four finite numbers"),
+        ("/predict", ls_body({"x": HUGE}), "needs numeric x, y"),
+        ("/predict", ls_body({"width": -HUGE}), "needs numeric x, y"),
+        ("/predict", ls_body({}, width=HUGE), "original_width"),
+        ("/predict", ls_body({}, width=float("inf")), "original_width"),
+    ],
+)
+def test_numbers_past_float_range_are_a_400(client, route, body, reason):
+    if route != "/predict":
+        body = {"image": example_b64(), **body}
+    content = json.dumps(body).replace("Infinity", "1e999")  # 1e999: a JSON number Python reads as inf
+    answer = client.post(route, content=content, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert reason in answer.json()["error"]
+
+
+POST_ROUTES = ["/api/segment", "/api/cvat", "/setup", "/predict"]
+
+
+@pytest.mark.parametrize("route", POST_ROUTES)
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"image": ' + b"7" * 5000 + b"}", "body is not valid JSON: Exceeds the limit (4300 digits)"),
+        (b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "body is nested too deeply"),
+        (b'{"image": ' + b"[" * 1_000 + b"]" * 1_000 + b"}", ""),  # just under Python's limit: may parse
+    ],
+    ids=["5000-digits", "nested-100000", "nested-1000"],
+)
+def test_what_the_json_parser_cannot_take_is_a_400(client, route, body, reason):
+    answer = client.post(route, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert reason in answer.json()["error"] and "\n" not in answer.json()["error"]
+
+
+def test_a_nul_in_a_task_image_path_is_a_400(segmenter, tmp_path):
+    app = create_app(segmenter, label_studio=True, loader=ImageLoader(image_root=tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        body = ls_body({})
+        body["tasks"][0]["data"]["image"] = "a\0.png"
+        answer = c.post("/predict", json=body)
+    assert answer.status_code == 400 and "NUL" in answer.json()["error"]

@@ -84,16 +84,18 @@ class Network:
     device : str
         OpenVINO device, "CPU" by default.
     num_threads : int or None
-        ``INFERENCE_NUM_THREADS``; None lets OpenVINO decide.
+        ``INFERENCE_NUM_THREADS`` (a whole number >= 1); None lets OpenVINO decide.
     config : dict
         Further OpenVINO properties (e.g. ``{"EXECUTION_MODE_HINT": "ACCURACY"}``), passed to ``compile_model``.
 
     Raises
     ------
+    TypeError
+        If ``num_threads`` is not a whole number.
     FileNotFoundError
         If the ``.xml`` or its ``.bin`` is missing.
     ValueError
-        If the file is not a readable IR, or its input is not ``(N, 4, S, S)``.
+        If the file is not a readable IR, or its input is not ``(N, 4, S, S)``, or ``num_threads`` is below 1.
     """
 
     def __init__(
@@ -105,6 +107,12 @@ class Network:
     ) -> None:
         import openvino as ov
 
+        if num_threads is not None:
+            if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
+                raise TypeError(f"num_threads must be a whole number of threads, got {type(num_threads).__name__} "
+                                f"{num_threads!r}")
+            if num_threads < 1:
+                raise ValueError(f"num_threads must be at least 1, got {num_threads}")
         path = Path(path)
         if path.suffix != ".xml":
             raise ValueError(f"expected an OpenVINO IR .xml file, got {path}")

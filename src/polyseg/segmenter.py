@@ -55,10 +55,12 @@ class Segmenter:
 
         Raises
         ------
+        TypeError
+            If ``num_threads`` is not a whole number.
         FileNotFoundError
             If the model's ``.xml`` or ``.bin`` is missing (the message names the file).
         ValueError
-            If the file is not a readable IR for this network.
+            If the file is not a readable IR for this network, or ``num_threads`` is below 1.
         """
         return cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
 

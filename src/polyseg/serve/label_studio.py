@@ -102,8 +102,9 @@ def read_prompt(context: Any) -> Prompt | None:
         kind, value = region.get("type"), region["value"]
         try:
             w, h = int(region["original_width"]), int(region["original_height"])
-        except (KeyError, TypeError, ValueError):
-            raise rq.BadRequest("context regions need original_width and original_height") from None
+            float(w * h)  # sizes no float holds would overflow below
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise rq.BadRequest("context regions need original_width and original_height (pixels)") from None
         if w <= 0 or h <= 0:
             raise rq.BadRequest(f"original_width and original_height must be positive, got {w} x {h}")
         size = (w, h)
@@ -116,7 +117,7 @@ def read_prompt(context: Any) -> Prompt | None:
                 boxes.append((x, y, x1 - 1, y1 - 1))  # corner coordinates -> inclusive pixel centres
             else:
                 continue
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise rq.BadRequest(f"a {kind} region needs numeric x, y (and width, height) in its value") from None
         labels = value.get(kind)
         if isinstance(labels, list) and labels:

@@ -45,7 +45,9 @@ def parse_json(body: bytes | str | dict) -> dict[str, Any]:
         return body
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise BadRequest("body is nested too deeply to parse") from None
+    except ValueError as exc:  # malformed, not UTF-8, or an integer of more than 4300 digits
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"body must be a JSON object, got {type(data).__name__}")
@@ -116,6 +118,8 @@ def point_list(value: Any, what: str) -> np.ndarray:
         return np.zeros((0, 2))
     try:
         arr = np.asarray(value, dtype=float)
+    except OverflowError:  # an integer no float holds
+        raise BadRequest(f"{what} must be finite numbers") from None
     except (TypeError, ValueError):
         raise BadRequest(f"{what} must be a list of [x, y] number pairs") from None
     if arr.size == 0:
@@ -134,6 +138,8 @@ def box(value: Any, what: str = "box") -> np.ndarray | None:
         return None
     try:
         arr = np.asarray(value, dtype=float).reshape(-1)
+    except OverflowError:  # an integer no float holds
+        arr = np.full(4, np.inf)
     except (TypeError, ValueError):
         raise BadRequest(f"{what} must be [x0, y0, x1, y1] or [[x0, y0], [x1, y1]]") from None
     if arr.shape != (4,) or not np.isfinite(arr).all():
@@ -153,8 +159,14 @@ def tolerance(value: Any, default: float = 1.4) -> float:
     """The polygon tolerance in pixels from a request (a number in [0, 100])."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadRequest(f"tolerance must be a number, got {value!r}")
-    if not 0 <= value <= 100:
-        raise BadRequest(f"tolerance must be between 0 and 100 pixels, got {value}")
+    if not 0 <= value <= 100:  # also NaN, and integers no float holds
+        raise BadRequest(f"tolerance must be between 0 and 100 pixels, got {_short(value)}")
     return float(value)
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a value cut to 40 characters (an integer of 400 digits is not worth repeating)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
