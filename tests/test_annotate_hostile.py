@@ -321,3 +321,75 @@ def test_repeated_image_ids_are_refused_naming_the_id(coco, tmp_path, repeat):
                                             "image ids must be unique"):
         annotate(path, images, tmp_path / "out.json", progress=False)
     assert not (tmp_path / "out.json").exists()
+
+
+# --- one line, never a traceback ------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> int:
+    return cli.main(["annotate", *map(str, args), "--quiet"])
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_a_box_past_float_range_is_a_bad_box(coco, tmp_path):
+    path, images, _ = coco
+    doc = json.loads(path.read_text())
+    doc["annotations"][0]["bbox"] = [10**400, 1, 20, 20]
+    path.write_text(json.dumps(doc))
+    summary = annotate(path, images, tmp_path / "out.json", progress=False)
+    report = json.loads((tmp_path / "out.json.report.json").read_text())
+    assert summary.objects == 4 and report["failed"] == [{"reason": "bad_box", "image": "100", "annotation": 11}]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"images": [], "annotations": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"images": [], "annotations": [], "info": ' + "7" * 5000 + "}", "Exceeds the limit (4300 digits)"),
+    ],
+    ids=["nested", "5000-digits"],
+)
+def test_json_python_cannot_parse_is_one_line_naming_the_file(coco, tmp_path, capsys, text, message):
+    path, images, _ = coco
+    path.write_text(text)
+    assert run_cli(path, "--images", images, "--out", tmp_path / "out.json") == 2
+    line = one_line(capsys)
+    assert line.startswith(f"polyseg: error: {path} is not valid JSON") and message in line
+
+
+@pytest.mark.parametrize(
+    ("failing", "error"),
+    [("replace", OSError(30, "Read-only file system")), ("fsync", OSError(28, "No space left on device"))],
+)
+def test_an_output_file_system_that_refuses_writes_is_one_line(coco, tmp_path, capsys, monkeypatch, failing, error):
+    path, images, _ = coco
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(os, failing, refuse)
+    assert run_cli(path, "--images", images, "--out", tmp_path / "out.json") == 1
+    assert one_line(capsys) == f"polyseg: error: {error.strerror}: {tmp_path / 'out.json'}"
+
+
+def test_an_output_parent_that_is_a_file_is_one_line(coco, tmp_path, capsys):
+    path, images, _ = coco
+    (tmp_path / "afile").write_text("")
+    assert run_cli(path, "--images", images, "--out", tmp_path / "afile" / "out.json") == 2
+    assert one_line(capsys) == f"polyseg: error: cannot write {tmp_path / 'afile' / 'out.json'}: a folder on its path is a file"
+
+
+def test_a_folder_named_like_a_label_file_is_not_a_label_file(tmp_path, capsys):
+    from annotate_data import write_yolo
+
+    labels, images, _ = write_yolo(tmp_path)
+    (labels / "x.txt").mkdir()
+    (labels / "x.txt" / "scene1.txt").write_text("")
+    assert run_cli(labels, "--images", images, "--out", tmp_path / "seg") == 0
+    assert "4 images, 5 objects, 0 failures" in one_line(capsys)
+    assert (tmp_path / "seg" / "x.txt" / "scene1.txt").read_text() == ""

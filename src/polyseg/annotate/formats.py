@@ -183,7 +183,9 @@ def _load_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AnnotateError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise AnnotateError(f"{path} is not valid JSON (nested too deeply to parse); expected {what}") from None
+    except ValueError as exc:  # malformed, not UTF-8, or an integer of more than 4300 digits
         raise AnnotateError(f"{path} is not valid JSON ({exc}); expected {what}") from None
 
 
@@ -266,7 +268,7 @@ class CocoSet(DataSet):
             bbox = ann["bbox"]
             if key not in self._files:
                 self._failures.append((key, i, "unknown_image"))
-            elif not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            elif not isinstance(bbox, list) or len(bbox) != 4 or not all(np.isfinite(_to_float(v)) for v in bbox):
                 self._failures.append((key, i, "bad_box"))
             else:
                 x, y, w, h = (float(v) for v in bbox)
@@ -303,7 +305,7 @@ class YoloSet(DataSet):
         if not labels.is_dir():
             raise AnnotateError(f"YOLO labels folder not found: {labels} (expected a folder of NAME.txt files)")
         self.labels, self.images, self.overwrite = labels, images, overwrite
-        self.files = sorted(p.relative_to(labels).as_posix() for p in labels.rglob("*.txt"))
+        self.files = sorted(p.relative_to(labels).as_posix() for p in labels.rglob("*.txt") if not p.is_dir())
         if not self.files:
             raise AnnotateError(f"{labels} holds no .txt label files; expected YOLO labels 'class cx cy w h'")
 
@@ -361,7 +363,7 @@ class LabelmeSet(DataSet):
             self.root, self.files = path.parent, [path.name]
         elif path.is_dir():
             self.root = path
-            self.files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.json"))
+            self.files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.json") if not p.is_dir())
         else:
             raise AnnotateError(f"labelme input not found: {path} (expected a folder of labelme .json files)")
         if not self.files:
@@ -385,7 +387,7 @@ class LabelmeSet(DataSet):
                         edges = (min(xa, xb), min(ya, yb), max(xa, xb) + 1, max(ya, yb) + 1)
                     except (KeyError, TypeError, ValueError):
                         edges = (float("nan"),) * 4
-                    boxes.append((i, tuple(float(v) if _is_number(v) else float("nan") for v in edges)))
+                    boxes.append((i, tuple(_to_float(v) for v in edges)))
             image_path = str(doc.get("imagePath") or "")
             if self.images is not None:
                 image = self.images / Path(image_path.replace("\\", "/")).name
@@ -432,6 +434,16 @@ def _file_digest(path: Path, salt: str) -> str:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _to_float(v: Any) -> float:
+    """A JSON number as a float: NaN if it is not a number, infinite if no float holds it (``10**400``)."""
+    if not _is_number(v):
+        return float("nan")
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
 
 
 def detect_format(path: Path) -> str:
