@@ -393,3 +393,60 @@ def test_a_folder_named_like_a_label_file_is_not_a_label_file(tmp_path, capsys):
     assert run_cli(labels, "--images", images, "--out", tmp_path / "seg") == 0
     assert "4 images, 5 objects, 0 failures" in one_line(capsys)
     assert (tmp_path / "seg" / "x.txt" / "scene1.txt").read_text() == ""
+
+
+# --- a bad entry costs only its own annotations ---------------------------------------------------------------
+
+
+def test_unreadable_label_files_are_reported_and_the_run_goes_on(tmp_path):
+    from annotate_data import write_yolo
+
+    labels, images, _ = write_yolo(tmp_path)
+    (labels / "latin1.txt").write_bytes("0 0.5 0.5 0.2 0.2 # caf\xe9\n".encode("latin-1"))
+    (labels / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    fifo(labels / "fifo.txt")
+    summary = finishes(annotate, labels, images, tmp_path / "seg", progress=False, fifos=(labels / "fifo.txt",))
+    report = json.loads((tmp_path / "seg.report.json").read_text())
+    assert summary.objects == 5
+    assert sorted((f["reason"], f["image"], f["annotation"]) for f in report["failed"]) == [
+        ("label_unreadable", "broken.txt", None), ("label_unreadable", "fifo.txt", None),
+        ("label_unreadable", "latin1.txt", None)]
+    assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == ["empty.txt", "scene0.txt", "scene1.txt"]
+
+
+def test_an_unreadable_labelme_file_is_reported_and_the_run_goes_on(tmp_path):
+    from annotate_data import write_labelme
+
+    folder, _ = write_labelme(tmp_path)
+    (folder / "bad.json").write_bytes(b'{"shapes": [], "imagePath": "caf\xe9.png"}')
+    (folder / "notes.json").write_text("[1, 2, 3]")  # JSON, but not labelme
+    summary = annotate(folder, None, tmp_path / "out", progress=False)
+    report = json.loads((tmp_path / "out.report.json").read_text())
+    assert summary.objects == 5
+    assert sorted((f["reason"], f["image"]) for f in report["failed"]) == [
+        ("label_unreadable", "bad.json"), ("label_unreadable", "notes.json")]
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ({"id": 300, "file_name": None}, "bad_file_name"),
+        ({"id": 300, "file_name": 12}, "bad_file_name"),
+        ({"id": 300, "file_name": ""}, "bad_file_name"),
+        ({"id": 300, "file_name": "scene0\0.png"}, "bad_file_name"),
+        ({"id": {"a": 1}, "file_name": "scene0.png"}, "unknown_image"),
+        ({"id": None, "file_name": "scene0.png"}, "unknown_image"),
+    ],
+    ids=["null", "number", "empty", "nul", "dict-id", "null-id"],
+)
+def test_a_bad_image_entry_costs_only_its_own_annotations(coco, tmp_path, entry, reason):
+    path, images, _ = coco
+    doc = json.loads(path.read_text())
+    doc["images"].append(entry)
+    doc["annotations"].append({"id": 300, "image_id": entry["id"], "bbox": [1, 1, 20, 20], "category_id": 1})
+    path.write_text(json.dumps(doc))
+    summary = annotate(path, images, tmp_path / "out.json", progress=False)
+    report = json.loads((tmp_path / "out.json.report.json").read_text())
+    assert summary.objects == 5
+    assert [(f["reason"], f["annotation"]) for f in report["failed"]] == [(reason, 300)]
+    assert json.loads((tmp_path / "out.json").read_text())["annotations"][-1] == doc["annotations"][-1]

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imageio import file_kind
+from ..imageio import file_kind, read_regular_file
 from ..prompt import MIN_SPAN, OUTSIDE_TOLERANCE
 from ..result import Segmentation
 
@@ -48,7 +48,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 REASONS = {
     "image_missing": "the image file does not exist",
     "image_unreadable": "the image file cannot be read or decoded (not a regular file, over 1 GiB, or not an image)",
-    "unknown_image": "the annotation's image_id is not in 'images'",
+    "unknown_image": "the annotation's image_id is not in 'images' (or is not a number or string)",
+    "bad_file_name": "the image's file_name is not a non-empty string without NUL characters",
+    "label_unreadable": "the label file cannot be read (a broken link, not a regular file, not UTF-8, not labelme JSON)",
     "bad_box": "the box is not 4 finite numbers with positive width and height",
     "box_outside_image": "the box reaches more than 1 px outside the image",
     "box_too_small": f"the box spans less than {MIN_SPAN:g} px between its first and last pixel centres",
@@ -178,11 +180,22 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+#: Largest JSON or label file read (bytes); a guard against ``/dev/zero``, not a limit on real data sets.
+MAX_INPUT_BYTES = 1 << 34
+
+
+def _read_text(path: Path) -> str:
+    """A regular file's UTF-8 text (a FIFO or device is refused, not read: see ``read_regular_file``)."""
+    return read_regular_file(path, MAX_INPUT_BYTES).decode("utf-8")
+
+
 def _load_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_read_text(path))
     except FileNotFoundError:
         raise AnnotateError(f"{what} not found: {path}") from None
+    except OSError as exc:  # a folder, a device or FIFO, a permission
+        raise AnnotateError(f"cannot read {path} ({exc.strerror}); expected {what}") from None
     except RecursionError:
         raise AnnotateError(f"{path} is not valid JSON (nested too deeply to parse); expected {what}") from None
     except ValueError as exc:  # malformed, not UTF-8, or an integer of more than 4300 digits
@@ -245,29 +258,33 @@ class CocoSet(DataSet):
         ):
             raise AnnotateError(f"{path}: expected a COCO instance JSON object with 'images' and 'annotations' lists")
         self.doc = doc
-        files: dict[str, Any] = {}
+        self._files: dict[str, str | None] = {}  # image key -> path; None: a file_name that names no file
         first: dict[str, int] = {}  # images[] index of each id
         for i, image in enumerate(doc["images"]):
             if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
                 raise AnnotateError(f"{path}: images[{i}] needs an 'id' and a 'file_name'")
-            key = str(image["id"])  # as annotations name it: 7 and "7" are one image
+            key = _image_key(image["id"])
+            if key is None:
+                continue  # no annotation can name it: theirs are "unknown_image"
             if key in first:
                 raise AnnotateError(f"{path}: images[{i}] repeats the id {image['id']!r} of images[{first[key]}]: "
                                     "image ids must be unique")
             first[key] = i
-            files[key] = image["file_name"]
+            name = image["file_name"]
+            self._files[key] = str(images / name) if isinstance(name, str) and name and "\0" not in name else None
         self._boxes: dict[str, list[tuple[int, tuple[float, ...]]]] = {}
-        self._files = {k: str(images / v) for k, v in files.items()}
         self._failures: list[tuple[str, int, str]] = []
         for i, ann in enumerate(doc["annotations"]):
             if not isinstance(ann, dict) or "bbox" not in ann or ann.get("iscrowd"):
                 continue
             if ann.get("segmentation") and not overwrite:
                 continue
-            key = str(ann.get("image_id"))
+            key = _image_key(ann.get("image_id"))
             bbox = ann["bbox"]
-            if key not in self._files:
-                self._failures.append((key, i, "unknown_image"))
+            if key is None or key not in self._files:
+                self._failures.append((str(ann.get("image_id")), i, "unknown_image"))
+            elif self._files[key] is None:
+                self._failures.append((key, i, "bad_file_name"))
             elif not isinstance(bbox, list) or len(bbox) != 4 or not all(np.isfinite(_to_float(v)) for v in bbox):
                 self._failures.append((key, i, "bad_box"))
             else:
@@ -276,7 +293,7 @@ class CocoSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for key, boxes in self._boxes.items():
-            yield Task(key, self._files[key], tuple(boxes))
+            yield Task(key, str(self._files[key]), tuple(boxes))
 
     def failures(self) -> list[tuple[str, int, str]]:
         return self._failures
@@ -308,6 +325,7 @@ class YoloSet(DataSet):
         self.files = sorted(p.relative_to(labels).as_posix() for p in labels.rglob("*.txt") if not p.is_dir())
         if not self.files:
             raise AnnotateError(f"{labels} holds no .txt label files; expected YOLO labels 'class cx cy w h'")
+        self._failures: list[tuple[str, int, str]] = []
 
     def _image(self, rel: str) -> str:
         stem = self.images / Path(rel).with_suffix("")
@@ -318,8 +336,13 @@ class YoloSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for rel in self.files:
+            try:
+                text = _read_text(self.labels / rel)
+            except (OSError, UnicodeDecodeError):
+                self._failures.append((rel, -1, "label_unreadable"))  # the file is left out of the output
+                continue
             boxes = []
-            for i, line in enumerate((self.labels / rel).read_text().splitlines()):
+            for i, line in enumerate(text.splitlines()):
                 values = line.split()
                 if len(values) < 5 or (len(values) > 5 and not self.overwrite):
                     continue
@@ -342,13 +365,16 @@ class YoloSet(DataSet):
         target = out / result["task"]
         if replay and target.exists():
             return
-        lines = (self.labels / result["task"]).read_text().splitlines()
+        lines = _read_text(self.labels / result["task"]).splitlines()
         for index, polygon in result["objects"].items():
             lines[int(index)] = " ".join([lines[int(index)].split()[0], *(f"{v:.6g}" for v in polygon)])
         write_atomic(target, "".join(line + "\n" for line in lines))
 
+    def failures(self) -> list[tuple[str, int, str]]:
+        return self._failures
+
     def describe(self, key: str, index: int) -> dict[str, Any]:
-        return {"image": key, "annotation": index + 1}  # line number
+        return {"image": key, "annotation": index + 1 if index >= 0 else None}  # line number; None: the file
 
 
 class LabelmeSet(DataSet):
@@ -369,6 +395,7 @@ class LabelmeSet(DataSet):
         if not self.files:
             raise AnnotateError(f"{path} holds no .json files; expected labelme JSON files")
         self.images = images
+        self._failures: list[tuple[str, int, str]] = []
 
     def _read(self, rel: str) -> dict[str, Any]:
         doc = _load_json(self.root / rel, "a labelme JSON file")
@@ -378,7 +405,11 @@ class LabelmeSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for rel in self.files:
-            doc = self._read(rel)
+            try:
+                doc = self._read(rel)
+            except AnnotateError:
+                self._failures.append((rel, -1, "label_unreadable"))  # the file is left out of the output
+                continue
             boxes = []
             for i, shape in enumerate(doc["shapes"]):
                 if isinstance(shape, dict) and shape.get("shape_type") == "rectangle":
@@ -418,18 +449,29 @@ class LabelmeSet(DataSet):
         doc["shapes"] = shapes
         write_atomic(target, json.dumps(doc, indent=2, ensure_ascii=False))
 
+    def failures(self) -> list[tuple[str, int, str]]:
+        return self._failures
+
     def describe(self, key: str, index: int) -> dict[str, Any]:
-        return {"image": key, "annotation": index}  # shape index
+        return {"image": key, "annotation": index if index >= 0 else None}  # shape index; None: the file
 
 
 def _file_digest(path: Path, salt: str) -> str:
     """sha256 of ``salt`` and the bytes of the file at ``path`` (of the message if it cannot be read)."""
     digest = hashlib.sha256(salt.encode())
     try:
-        digest.update(path.read_bytes())
+        digest.update(read_regular_file(path, MAX_INPUT_BYTES))
     except OSError as exc:
         digest.update(str(exc).encode())
     return digest.hexdigest()[:32]
+
+
+def _image_key(image_id: Any) -> str | None:
+    """The task key of a COCO image id (a number or a string; 7 and "7" are one image); None for anything else
+    (null, a list, a dict, a boolean), which names no image."""
+    if isinstance(image_id, bool) or not isinstance(image_id, (int, float, str)):
+        return None
+    return str(image_id)
 
 
 def _is_number(v: Any) -> bool:
