@@ -450,3 +450,40 @@ def test_a_bad_image_entry_costs_only_its_own_annotations(coco, tmp_path, entry,
     assert summary.objects == 5
     assert [(f["reason"], f["annotation"]) for f in report["failed"]] == [(reason, 300)]
     assert json.loads((tmp_path / "out.json").read_text())["annotations"][-1] == doc["annotations"][-1]
+
+
+# --- outputs get the user's normal permissions -------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for a test (``umask(0o027)``), and put the old one back after it."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_outputs_are_created_as_the_umask_says(coco, tmp_path, umask, mask):
+    from annotate_data import write_yolo
+
+    path, images, _ = coco
+    umask(mask)
+    annotate(path, images, tmp_path / "out.json", progress=False)
+    labels, images, _ = write_yolo(tmp_path / "yolo")
+    annotate(labels, images, tmp_path / "seg", progress=False)
+    expected = 0o666 & ~mask
+    assert mode(tmp_path / "out.json") == mode(tmp_path / "out.json.report.json") == expected
+    assert {mode(p) for p in (tmp_path / "seg").iterdir()} == {expected}
+
+
+def test_a_replaced_output_keeps_its_permissions(coco, tmp_path, umask):
+    path, images, _ = coco
+    (tmp_path / "out.json").write_text("{}")
+    os.chmod(tmp_path / "out.json", 0o640)
+    annotate(path, images, tmp_path / "out.json", progress=False)
+    assert mode(tmp_path / "out.json") == 0o640 and json.loads((tmp_path / "out.json").read_text())["annotations"]

@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,12 +165,15 @@ def check_replaceable(path: Path) -> None:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so that a reader
     (or a crash) sees either the old file or the whole new one. Only a regular file is replaced
-    (:func:`check_replaceable`)."""
+    (:func:`check_replaceable`); it keeps its permissions, and a new file gets those of any new file (0666 less
+    the umask), not ``mkstemp``'s 0600."""
     check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if path.exists():
+                os.chmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -178,6 +181,19 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_beside(path: Path) -> tuple[int, str]:
+    """A new, empty temporary file ``.NAME.<random>.tmp`` beside ``path``, created with mode 0666 (which the
+    kernel narrows by the umask, as for any new file); its descriptor and path."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 #: Largest JSON or label file read (bytes); a guard against ``/dev/zero``, not a limit on real data sets.
