@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import struct
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -287,3 +289,80 @@ def test_a_nul_in_a_task_image_path_is_a_400(segmenter, tmp_path):
         body["tasks"][0]["data"]["image"] = "a\0.png"
         answer = c.post("/predict", json=body)
     assert answer.status_code == 400 and "NUL" in answer.json()["error"]
+
+
+# --- slow clients: read deadlines ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def strict_server():
+    """``polyseg serve`` with 2 s to send headers, 3 s to send a body and a 1 MB body limit."""
+    with serve_process("--header-timeout", "2", "--read-timeout", "3", "--max-body-mb", "1", "--log-level",
+                       "warning") as port:
+        yield port
+
+
+def reply(sock: socket.socket, within: float) -> bytes:
+    """Everything the server sends until it closes the connection, waiting at most ``within`` s in all."""
+    sock.settimeout(within)
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except TimeoutError:
+        pytest.fail(f"the server kept the connection open for {within:g} s (got {data[:80]!r})")
+    return data
+
+
+def test_slow_headers_are_cut_off_with_408(strict_server):
+    socks = [socket.create_connection(("127.0.0.1", strict_server)) for _ in range(16)]
+    start = time.monotonic()
+    for s in socks:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    for _ in range(3):  # a byte every half second per connection: never done
+        time.sleep(0.5)
+        for s in socks:
+            try:
+                s.sendall(b"a")
+            except OSError:
+                pass
+    answers = [reply(s, within=6) for s in socks]
+    assert all(a.startswith(b"HTTP/1.1 408 ") and b"request headers not received within 2 s" in a for a in answers)
+    assert time.monotonic() - start < 6
+    for s in socks:
+        s.close()
+
+
+def test_a_connection_that_sends_nothing_is_closed(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as s:
+        assert reply(s, within=6) == b""
+
+
+def test_a_slow_body_is_cut_off_with_408(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as s:
+        s.sendall(b"POST /api/cvat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(4):
+            time.sleep(0.5)
+            s.sendall(b" ")
+        answer = reply(s, within=6)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"request body not received within 3 s" in answer
+
+
+def test_a_huge_declared_chunk_gets_413_at_once(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as s:
+        s.sendall(b"POST /api/cvat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{")
+        answer = reply(s, within=1.5)  # well before the body deadline
+    assert answer.startswith(b"HTTP/1.1 413 ") and b'{"error":"request body larger than 1048576 bytes"}' in answer
+
+
+def test_requests_in_time_are_answered_on_a_kept_alive_connection(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as s:
+        s.settimeout(10)
+        for _ in range(2):
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b'"status":"UP"' not in answer and (chunk := s.recv(4096)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200 ") and b'"status":"UP"' in answer
+            time.sleep(1.5)  # idle, within the keep-alive and the header deadline
