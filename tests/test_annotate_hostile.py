@@ -262,7 +262,7 @@ def test_an_endless_device_as_image_is_not_read(tmp_path):
         "print(load_image(sys.argv[1]))\n"
     )
     done = subprocess.run([sys.executable, "-c", script, str(zero)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+                          check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == "(None, 'image_unreadable')"
 
@@ -277,8 +277,9 @@ def test_an_image_file_over_the_size_limit_is_unreadable(tmp_path, monkeypatch):
 
 
 def test_an_image_over_opencvs_pixel_limit_is_unreadable_not_a_crash():
-    from polyseg.annotate.engine import decode_image
     from test_serve_hostile import png_bomb
+
+    from polyseg.annotate.engine import decode_image
 
     assert decode_image(png_bomb(40000, 40000)) == (None, "image_unreadable")  # 1.6 gigapixels: cv2 raises
 
@@ -487,3 +488,49 @@ def test_a_replaced_output_keeps_its_permissions(coco, tmp_path, umask):
     os.chmod(tmp_path / "out.json", 0o640)
     annotate(path, images, tmp_path / "out.json", progress=False)
     assert mode(tmp_path / "out.json") == 0o640 and json.loads((tmp_path / "out.json").read_text())["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("iscrowd", "reason"), [("0", None), (0, None), (False, None), ("1", "crowd"), (1, "crowd"), ("yes", "bad_iscrowd"),
+                            (2, "bad_iscrowd")],
+)
+def test_iscrowd_is_read_as_0_or_1_and_anything_else_reported(coco, tmp_path, iscrowd, reason):
+    path, images, _ = coco
+    doc = json.loads(path.read_text())
+    doc["annotations"][0]["iscrowd"] = iscrowd
+    path.write_text(json.dumps(doc))
+    summary = annotate(path, images, tmp_path / "out.json", progress=False)
+    report = json.loads((tmp_path / "out.json.report.json").read_text())
+    out = json.loads((tmp_path / "out.json").read_text())["annotations"][0]
+    assert ("polyseg_score" in out) is (reason is None)
+    assert summary.objects == (5 if reason is None else 4)
+    expected = [{"reason": reason, "image": "100", "annotation": 11}] if reason == "bad_iscrowd" else []
+    assert report["failed"] == expected
+
+
+@pytest.mark.parametrize("command", ["single", "annotate"])
+def test_a_corrupt_model_is_one_line(coco, tmp_path, capfd, command):
+    path, images, _ = coco
+    model = tmp_path / "m.xml"
+    model.write_text("this is not an IR")
+    (tmp_path / "m.bin").write_bytes(os.urandom(1000))
+    if command == "single":
+        code = cli.main([str(images / "scene0.png"), "--box", "10,10,50,50", "--model", str(model)])
+    else:
+        code = run_cli(path, "--images", images, "--out", tmp_path / "out.json", "--model", model)
+    err = capfd.readouterr().err.strip().splitlines()  # capfd: OpenVINO's frontends write to fd 2 themselves
+    expected = (f"polyseg: error: cannot read the OpenVINO IR {model}: it is corrupt or not an IR (no <net> element "
+                "in its first 4096 bytes)")
+    assert code == 2 and err == [expected]
+
+
+def test_a_truncated_weights_file_is_one_line(tmp_path, capfd):
+    from serve_support import ROOT
+
+    model = tmp_path / "m.xml"
+    model.write_bytes((ROOT / "weights" / "polyseg_unet.xml").read_bytes())
+    (tmp_path / "m.bin").write_bytes((ROOT / "weights" / "polyseg_unet.bin").read_bytes()[:5000])
+    code = cli.main([str(ROOT / "src" / "polyseg" / "data" / "example.jpg"), "--box", "10,10,50,50", "--model",
+                     str(model)])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Incorrect weights in bin file" in err[0]

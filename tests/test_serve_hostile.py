@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import struct
+import textwrap
 import threading
 import time
 import zlib
@@ -137,7 +138,7 @@ class _Recorder(BaseHTTPRequestHandler):
     """Records each request's path and Authorization header; answers a redirect where the server has one for
     the path, else the bytes ``b"image bytes"``."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.server.seen.append((self.path, self.headers.get("Authorization")))
         location = self.server.redirects.get(self.path)
         self.send_response(302 if location else 200)
@@ -366,3 +367,31 @@ def test_requests_in_time_are_answered_on_a_kept_alive_connection(strict_server)
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200 ") and b'"status":"UP"' in answer
             time.sleep(1.5)  # idle, within the keep-alive and the header deadline
+
+
+# --- smaller things -----------------------------------------------------------------------------------------------
+
+
+def test_base64_wrapped_across_lines_is_accepted(client):
+    wrapped = "\n".join(textwrap.wrap(example_b64(), 76)) + "\n"  # as the base64 command prints it
+    assert client.post("/api/cvat", json={"image": wrapped, "pos_points": POINTS}).status_code == 200
+    uri = "data:image/jpeg;base64,\r\n" + wrapped.replace("\n", "\r\n")
+    assert client.post("/api/segment", json={"image": uri, "points": POINTS}).status_code == 200
+    assert client.post("/api/cvat", json={"image": "@@" + wrapped, "pos_points": POINTS}).status_code == 400
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 20), (20, 0), (-5, 20)])
+def test_a_label_studio_rectangle_without_area_says_so(client, width, height):
+    answer = client.post("/predict", json=ls_body({"width": width, "height": height}))
+    assert answer.status_code == 400
+    assert answer.json()["error"] == (f"a rectanglelabels region needs a positive width and height, got {width} x "
+                                      f"{height} (percent of the image)")
+
+
+def test_label_studio_regions_must_agree_on_the_image_size(client):
+    body = ls_body({})
+    first = body["params"]["context"]["result"][0]
+    body["params"]["context"]["result"].insert(0, {**first, "original_width": 1280, "original_height": 960})
+    answer = client.post("/predict", json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "the context's regions disagree on the image size: 1280 x 960 and 640 x 640"

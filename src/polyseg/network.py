@@ -121,11 +121,16 @@ class Network:
         if not path.with_suffix(".bin").is_file():
             raise FileNotFoundError(f"model weights not found: {path.with_suffix('.bin')} (must lie beside {path.name})")
         self.path = path
+        with open(path, "rb") as f:  # OpenVINO's other frontends would try the file too, and log their failures
+            if b"<net" not in f.read(4096):
+                raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR (no <net> element "
+                                 "in its first 4096 bytes)")
         core = ov.Core()
         try:
             model = core.read_model(path)
         except RuntimeError as exc:
-            raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR ({exc})") from None
+            raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR "
+                             f"({' '.join(str(exc).split())})") from None
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(
                 f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
@@ -159,7 +164,8 @@ class Network:
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
-            raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {exc}") from None
+            raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {' '.join(str(exc).split())}"
+                             ) from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run one input ``(4, S, S)`` float32 -> ``(S, S)`` float32 probabilities. Thread-safe."""

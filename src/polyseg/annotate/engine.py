@@ -20,7 +20,6 @@ from ..prompt import check_tolerance
 from ..segmenter import Segmenter
 from .formats import Task, payload, pixel_box
 
-
 #: Largest image file read (bytes): a bigger one is "image_unreadable".
 MAX_IMAGE_BYTES = MAX_IMAGE_FILE_BYTES
 #: Largest image decoded (pixels): OpenCV's own default limit, checked from the header first.

@@ -52,6 +52,7 @@ REASONS = {
     "bad_file_name": "the image's file_name is not a non-empty string without NUL characters",
     "label_unreadable": "the label file cannot be read (a broken link, not a regular file, not UTF-8, not labelme JSON)",
     "bad_box": "the box is not 4 finite numbers with positive width and height",
+    "bad_iscrowd": "iscrowd is not 0 or 1 (nor \"0\" or \"1\")",
     "box_outside_image": "the box reaches more than 1 px outside the image",
     "box_too_small": f"the box spans less than {MIN_SPAN:g} px between its first and last pixel centres",
     "no_object": "the network found no object in the box",
@@ -261,7 +262,7 @@ class CocoSet(DataSet):
     """A COCO instance JSON (``images``, ``annotations`` with ``bbox = [x, y, w, h]``, corner coordinates).
 
     Annotations with a ``bbox`` get ``segmentation``, ``area`` (from the mask) and ``polyseg_score``; those with
-    ``iscrowd`` set are skipped, and those that already have a non-empty segmentation are kept unless
+    ``iscrowd`` 1 (or "1") are skipped, those with another value than 0 or 1 are reported as "bad_iscrowd", and those that already have a non-empty segmentation are kept unless
     ``overwrite``. Images are found by ``file_name`` under the images folder.
     """
 
@@ -291,7 +292,12 @@ class CocoSet(DataSet):
         self._boxes: dict[str, list[tuple[int, tuple[float, ...]]]] = {}
         self._failures: list[tuple[str, int, str]] = []
         for i, ann in enumerate(doc["annotations"]):
-            if not isinstance(ann, dict) or "bbox" not in ann or ann.get("iscrowd"):
+            if not isinstance(ann, dict) or "bbox" not in ann:
+                continue
+            crowd = ann.get("iscrowd")
+            if crowd not in _NOT_CROWD:
+                if crowd not in _CROWD:
+                    self._failures.append((str(ann.get("image_id")), i, "bad_iscrowd"))
                 continue
             if ann.get("segmentation") and not overwrite:
                 continue
@@ -480,6 +486,11 @@ def _file_digest(path: Path, salt: str) -> str:
     except OSError as exc:
         digest.update(str(exc).encode())
     return digest.hexdigest()[:32]
+
+
+#: ``iscrowd`` values of a single object (missing is one too), and of a crowd; anything else is reported.
+_NOT_CROWD = (None, 0, "0")  # False == 0
+_CROWD = (1, "1")  # True == 1
 
 
 def _image_key(image_id: Any) -> str | None:

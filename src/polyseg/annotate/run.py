@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..prompt import check_tolerance
 from ..imageio import file_kind
+from ..prompt import check_tolerance
 from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, check_replaceable, open_dataset, write_atomic
 from .journal import Journal
 from .progress import Progress

@@ -107,16 +107,25 @@ def read_prompt(context: Any) -> Prompt | None:
             raise rq.BadRequest("context regions need original_width and original_height (pixels)") from None
         if w <= 0 or h <= 0:
             raise rq.BadRequest(f"original_width and original_height must be positive, got {w} x {h}")
+        if size is not None and size != (w, h):
+            raise rq.BadRequest(f"the context's regions disagree on the image size: {size[0]} x {size[1]} and "
+                                f"{w} x {h}")
         size = (w, h)
         try:
             if kind == "keypointlabels" and region.get("is_positive", True) is not False:
                 points.append((float(value["x"]) * w / 100 - 0.5, float(value["y"]) * h / 100 - 0.5))
             elif kind == "rectanglelabels":
                 x, y = float(value["x"]) * w / 100, float(value["y"]) * h / 100
-                x1, y1 = x + float(value["width"]) * w / 100, y + float(value["height"]) * h / 100
+                width, height = float(value["width"]), float(value["height"])
+                if not (width > 0 and height > 0):
+                    raise rq.BadRequest(f"a rectanglelabels region needs a positive width and height, got "
+                                        f"{value['width']} x {value['height']} (percent of the image)")
+                x1, y1 = x + width * w / 100, y + height * h / 100
                 boxes.append((x, y, x1 - 1, y1 - 1))  # corner coordinates -> inclusive pixel centres
             else:
                 continue
+        except rq.BadRequest:
+            raise
         except (KeyError, TypeError, ValueError, OverflowError):
             raise rq.BadRequest(f"a {kind} region needs numeric x, y (and width, height) in its value") from None
         labels = value.get(kind)
@@ -150,7 +159,7 @@ class _TokenRedirects(urllib.request.HTTPRedirectHandler):
     def __init__(self, label_studio: tuple[str, str, int] | None) -> None:
         self.label_studio = label_studio
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
             raise urllib.error.HTTPError(newurl, code, f"{msg} (a redirect to {newurl!r})", headers, fp)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)

@@ -56,7 +56,7 @@ def protocol_class(
         _timer: asyncio.TimerHandle | None = None
         _received = False  # bytes of the current request arrived
 
-        def connection_made(self, transport: Any) -> None:  # noqa: ANN401 (asyncio's transport)
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm()
 

@@ -25,10 +25,10 @@ MAX_ANSWER_PIXELS = 2**24
 #: The formats whose header :func:`polyseg.imageio.image_size` reads, in words.
 IMAGE_FORMATS = "PNG, JPEG, WebP, BMP, GIF, TIFF, PNM or Sun raster"
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from ..imageio import image_size  # noqa: E402
+from ..imageio import image_size
 
 
 class BadRequest(ValueError):
@@ -55,13 +55,14 @@ def parse_json(body: bytes | str | dict) -> dict[str, Any]:
 
 
 def decode_base64(text: Any, what: str = "image") -> bytes:
-    """Bytes of a base64 string; a ``data:...;base64,`` prefix is allowed."""
+    """Bytes of a base64 string; a ``data:...;base64,`` prefix and line breaks (any whitespace) are allowed."""
     if not isinstance(text, str) or not text:
         raise BadRequest(f"{what} must be a non-empty base64 string, got {type(text).__name__}")
     if text.startswith("data:"):
         head, sep, text = text.partition(",")
         if not sep or not head.endswith(";base64"):
             raise BadRequest(f"{what}: a data: URI must be base64 (data:<type>;base64,<data>)")
+    text = "".join(text.split())  # lines wrapped at 76 characters, as the base64 command prints them
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
