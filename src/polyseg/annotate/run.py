@@ -134,8 +134,11 @@ def annotate(
     Raises
     ------
     AnnotateError
-        (a ``ValueError``) on bad input: missing or malformed files, unknown format, output over the input, or a
-        journal left by an interrupted run without ``resume``.
+        (a ``ValueError``) on bad input: missing or malformed files, unknown format, repeated image ids, output
+        over the input, an output, journal or report path that holds something other than a regular file, a
+        journal left by an interrupted run without ``resume``, or one written with other options.
+    OSError
+        When the disk refuses to write (read-only, full); the images already journalled are kept for ``resume``.
     """
     input, out = Path(input), Path(out)
     images = None if images is None else Path(images)
