@@ -62,12 +62,16 @@ class Summary:
 
     def line(self) -> str:
         """The one-line summary the command line prints."""
-        return (
+        line = (
             f"polyseg: {self.images} images, {self.objects} objects, {self.failures} failures "
             f"({self.objects_per_s:.0f} objects/s, {self.images_per_s:.1f} images/s) -> {self.output}; "
             f"report {self.report}"
-        ) + (f"; {self.changed} journalled image{'s' if self.changed != 1 else ''} redone: "
-             f"{'their' if self.changed != 1 else 'its'} input changed" if self.changed else "")
+        )
+        if self.changed == 1:
+            line += "; 1 journalled image redone: its input changed"
+        elif self.changed:
+            line += f"; {self.changed} journalled images redone: their input changed"
+        return line
 
 
 def sidecar(out: Path, suffix: str) -> Path:
@@ -164,7 +168,8 @@ def annotate(
                "model": None if model is None else str(Path(model).resolve())}
     journal = Journal(journal_path, resume=resume, options=options)
     failures: list[tuple[str, int, str]] = list(dataset.failures())
-    objects, replayed, changed = 0, set(), 0
+    objects, changed = 0, 0
+    replayed: set[str] = set()
     for key, entry in journal.done.items():
         if key not in tasks:
             continue
