@@ -79,10 +79,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_process(*args: str, timeout: float = 60.0) -> Iterator[int]:
-    """``polyseg serve ARGS`` in its own process on a free port; yields the port once it accepts connections."""
+def serve_process(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Iterator[int]:
+    """``polyseg serve ARGS`` in its own process on a free port; yields the port once it accepts connections.
+    ``env``: the process's environment (default: this one's)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port), *args])
+    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port), *args], env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -291,7 +291,7 @@ def test_resume_after_a_crash_gives_the_output_of_one_uninterrupted_run(fmt, tmp
         with pytest.raises(KeyboardInterrupt):
             annotate(path, images, broken, format=fmt, progress=False)
     journal = Path(str(broken) + ".journal.jsonl")
-    assert len(journal.read_text().splitlines()) == 1
+    assert len(journal.read_text().splitlines()) == 2  # the header (options) and the finished image
     with pytest.raises(AnnotateError, match="--resume"):
         annotate(path, images, broken, format=fmt, progress=False)
     with open(journal, "a") as f:
@@ -315,7 +315,9 @@ def test_the_journal_keeps_whole_lines_only(tmp_path):
     assert list(j.done) == ["a"]
     j.append({"task": "c", "objects": {}, "failures": {}})
     j.close()
-    assert [json.loads(line)["task"] for line in path.read_text().splitlines()] == ["a", "c"]
+    header, *lines = path.read_text().splitlines()
+    assert json.loads(header)["polyseg_journal"] == 2
+    assert [json.loads(line)["task"] for line in lines] == ["a", "c"]
 
 
 def test_tasks_travel_as_json():

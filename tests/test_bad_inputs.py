@@ -201,6 +201,15 @@ BAD_POINTS = [
     pytest.param(
         [("a", "b")] * 4, TypeError, r"extreme_points must be an array-like of numbers, got list", id="letters"
     ),
+    pytest.param(
+        [(10**400, 32)] + POINTS[1:],
+        ValueError,
+        r"extreme_points must be finite numbers, got an integer too large for a float",
+        id="past-float-range",
+    ),
+    pytest.param(
+        np.array(POINTS) + 1j, TypeError, r"extreme_points must be real numbers, got complex128", id="complex"
+    ),
 ]
 
 
@@ -265,6 +274,10 @@ BAD_BOXES = [
     ),
     pytest.param((3, 3, 4, 30), ValueError, r"box must span at least 2 px in x and in y, got 1 x 27 px", id="narrow"),
     pytest.param("25 17 55 47", TypeError, r"box must be numbers, got str", id="string"),
+    pytest.param(
+        (25, 17, -(10**400), 47), ValueError, r"box must be finite numbers, got an integer too large", id="huge"
+    ),
+    pytest.param(np.array(BOX, complex), TypeError, r"box must be real numbers, got complex128", id="complex"),
 ]
 
 
@@ -373,6 +386,29 @@ def test_a_negative_tolerance_is_rejected(seg, tolerance):
 def test_a_non_numeric_tolerance_is_rejected(seg):
     with pytest.raises(TypeError, match=r"tolerance"):
         seg.polygon(IMAGE, POINTS, tolerance="1.4")
+
+
+def test_a_tolerance_past_float_range_is_a_value_error(seg):
+    message = r"tolerance must be a finite number >= 0 \(pixels\), got an integer too large for a float"
+    with pytest.raises(ValueError, match=message):
+        seg.polygon(IMAGE, POINTS, tolerance=10**400)
+
+
+# --- threads ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("threads", "error", "message"),
+    [
+        (1.7, TypeError, r"num_threads must be a whole number of threads, got float 1\.7"),
+        (True, TypeError, r"num_threads must be a whole number of threads, got bool True"),
+        ("2", TypeError, r"num_threads must be a whole number of threads, got str '2'"),
+        (0, ValueError, r"num_threads must be at least 1, got 0"),
+    ],
+)
+def test_num_threads_must_be_a_whole_number(threads, error, message):
+    with pytest.raises(error, match=message):
+        Segmenter.from_pretrained(num_threads=threads)
 
 
 # --- weights ----------------------------------------------------------------------------------------------------

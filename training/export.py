@@ -24,6 +24,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: The sample geometry of every run trained before ``train.py`` kept it among its arguments (the weights up to
 #: 2.0 and their trials): what :func:`model_info` takes where a checkpoint's arguments lack a value.
 EARLIER_RUNS: dict[str, float] = {"input_size": 128, "margin": 0.1, "min_margin": 3.0, "point_radius": 3.0}
+#: What a 6-channel checkpoint of ``train_corrections.py`` is (its clicks drawn with the point radius).
+CORRECTION: dict[str, Any] = {"kind": "correction", "previous_mask": "probability"}
 
 
 def model_info(args: dict[str, Any], version: str, threshold: float = 0.5, *, input_channels: int = 4) -> ModelInfo:
@@ -40,10 +42,8 @@ def model_info(args: dict[str, Any], version: str, threshold: float = 0.5, *, in
         threshold=threshold,
         channel_order="RGB",
         version=version,
-        kind="extreme_points" if input_channels == 4 else "correction",
         input_channels=input_channels,
-        click_radius=float(geometry["point_radius"]),
-        previous_mask="none" if input_channels == 4 else "probability",
+        **({} if input_channels == 4 else CORRECTION | {"click_radius": float(geometry["point_radius"])}),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .imageio import MAX_IMAGE_FILE_BYTES, read_regular_file
 from .result import Segmentation
 from .segmenter import Segmenter
 
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         image_path = args.image
 
     try:  # decode the bytes ourselves: cv2.imread prints a warning of its own for a missing file
-        image = cv2.imdecode(np.fromfile(image_path, np.uint8), cv2.IMREAD_COLOR)
-    except (OSError, cv2.error):
+        data = read_regular_file(image_path, MAX_IMAGE_FILE_BYTES)  # not a FIFO or device: they hang or never end
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, ValueError, cv2.error):
         image = None
     if image is None:
         print(f"polyseg: error: cannot read image {image_path}: missing, or not an image OpenCV can decode", file=sys.stderr)

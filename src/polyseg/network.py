@@ -160,17 +160,19 @@ class Network:
     device : str
         OpenVINO device, "CPU" by default.
     num_threads : int or None
-        ``INFERENCE_NUM_THREADS``; None lets OpenVINO decide.
+        ``INFERENCE_NUM_THREADS`` (a whole number >= 1); None lets OpenVINO decide.
     config : dict
         Further OpenVINO properties (e.g. ``{"EXECUTION_MODE_HINT": "ACCURACY"}``), passed to ``compile_model``.
 
     Raises
     ------
+    TypeError
+        If ``num_threads`` is not a whole number.
     FileNotFoundError
         If the ``.xml`` or its ``.bin`` is missing.
     ValueError
-        If the file is not a readable IR, a model_info value is malformed, or its input is not
-        ``(N, input_channels, input_size, input_size)`` as its model_info says.
+        If the file is not a readable IR, a model_info value is malformed, its input is not
+        ``(N, input_channels, input_size, input_size)`` as its model_info says, or ``num_threads`` is below 1.
     """
 
     def __init__(
@@ -182,6 +184,12 @@ class Network:
     ) -> None:
         import openvino as ov
 
+        if num_threads is not None:
+            if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
+                raise TypeError(f"num_threads must be a whole number of threads, got {type(num_threads).__name__} "
+                                f"{num_threads!r}")
+            if num_threads < 1:
+                raise ValueError(f"num_threads must be at least 1, got {num_threads}")
         path = Path(path)
         if path.suffix != ".xml":
             raise ValueError(f"expected an OpenVINO IR .xml file, got {path}")
@@ -190,11 +198,16 @@ class Network:
         if not path.with_suffix(".bin").is_file():
             raise FileNotFoundError(f"model weights not found: {path.with_suffix('.bin')} (must lie beside {path.name})")
         self.path = path
+        with open(path, "rb") as f:  # OpenVINO's other frontends would try the file too, and log their failures
+            if b"<net" not in f.read(4096):
+                raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR (no <net> element "
+                                 "in its first 4096 bytes)")
         core = ov.Core()
         try:
             model = core.read_model(path)
         except RuntimeError as exc:
-            raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR ({exc})") from None
+            raise ValueError(f"cannot read the OpenVINO IR {path}: it is corrupt or not an IR "
+                             f"({' '.join(str(exc).split())})") from None
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(
                 f"{path}: expected a network with 1 input and 1 output, got {len(model.inputs)} and {len(model.outputs)}"
@@ -232,7 +245,8 @@ class Network:
         try:
             return self._core.compile_model(model, self._device, {**self._props, **(extra or {})})
         except RuntimeError as exc:
-            raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {exc}") from None
+            raise ValueError(f"cannot compile {self.path} for device {self._device!r}: {' '.join(str(exc).split())}"
+                             ) from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run one input ``(C, S, S)`` float32 -> ``(S, S)`` float32 probabilities. Thread-safe."""

@@ -80,8 +80,12 @@ def _as_float_array(value: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} is required, got None")
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be numbers, got {type(value).__name__}")
+    if isinstance(value, np.ndarray) and np.iscomplexobj(value):  # casting would drop the imaginary part
+        raise TypeError(f"{name} must be real numbers, got {value.dtype}")
     try:
         arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite numbers, got an integer too large for a float") from None
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array-like of numbers, got {type(value).__name__}: {exc}") from None
     return arr
@@ -381,6 +385,10 @@ def check_tolerance(tolerance: Any) -> float:
     """Validate a polygon simplification tolerance (pixels, finite, >= 0) and return it as a float."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating)):
         raise TypeError(f"tolerance must be a number of pixels, got {type(tolerance).__name__} {tolerance!r}")
+    try:
+        float(tolerance)
+    except OverflowError:
+        raise ValueError("tolerance must be a finite number >= 0 (pixels), got an integer too large for a float") from None
     if not np.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must be a finite number >= 0 (pixels), got {tolerance}")
     return float(tolerance)

@@ -113,10 +113,13 @@ class Segmenter:
 
         Raises
         ------
+        TypeError
+            If ``num_threads`` is not a whole number.
         FileNotFoundError
             If the model's ``.xml`` or ``.bin`` is missing (the message names the file).
         ValueError
-            If the file is not a readable IR, or not an ``"extreme_points"`` model (its ``model_info`` says).
+            If the file is not a readable IR, not an ``"extreme_points"`` model (its ``model_info`` says), or
+            ``num_threads`` is below 1.
         """
         seg = cls(Network(bundled_model_path() if path is None else path, device, num_threads, config))
         seg._refiner_source = refiner

@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError, FileNotFoundError) as exc:
         print(f"polyseg: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the disk said no: read-only, full, permissions, I/O
+        where = exc.filename2 or exc.filename or args.out
+        print(f"polyseg: error: {exc.strerror or exc}: {where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("polyseg: interrupted; finished images are kept: run the same command with --resume", file=sys.stderr)
         return 130

@@ -14,9 +14,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..imageio import MAX_IMAGE_FILE_BYTES, image_size, read_regular_file
 from ..prompt import Prompt, check_tolerance
 from ..segmenter import Prepared, Segmenter
 from .formats import Task, payload, pixel_box
+
+#: Largest image file read (bytes): a bigger one is "image_unreadable".
+MAX_IMAGE_BYTES = MAX_IMAGE_FILE_BYTES
+#: Largest image decoded (pixels): OpenCV's own default limit, checked from the header first.
+MAX_IMAGE_PIXELS = 1 << 30
 
 
 def load_image(path: str) -> tuple[np.ndarray | None, str]:
@@ -26,24 +32,33 @@ def load_image(path: str) -> tuple[np.ndarray | None, str]:
     -------
     image : (H, W, 3) uint8 or None
     reason : str
-        "" on success, "image_missing" or "image_unreadable" otherwise.
+        "" on success, "image_missing" (no such file, or a folder) or "image_unreadable" (not a regular file,
+        over :data:`MAX_IMAGE_BYTES`, unreadable, or not an image) otherwise.
 
-    Decoding the file's bytes (rather than ``cv2.imread``) keeps OpenCV from printing warnings of its own, and
-    gives the Ray engine, which reads the same bytes, the same pixels.
+    Only a regular file is read, with a size limit (:func:`polyseg.imageio.read_regular_file`): a FIFO does not
+    hang the run, ``/dev/zero`` does not fill the memory. Decoding the file's bytes (rather than ``cv2.imread``)
+    keeps OpenCV from printing warnings of its own, and gives the Ray engine, which reads the same bytes, the same
+    pixels.
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular_file(path, MAX_IMAGE_BYTES)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None, "image_missing"
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return None, "image_unreadable"
     return decode_image(data)
 
 
 def decode_image(data: bytes) -> tuple[np.ndarray | None, str]:
-    """Decode image file bytes to ``(H, W, 3)`` uint8 RGB; ``(None, "image_unreadable")`` if they are not one."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    """Decode image file bytes to ``(H, W, 3)`` uint8 RGB; ``(None, "image_unreadable")`` if they are not one, or
+    if its header claims more than :data:`MAX_IMAGE_PIXELS` pixels."""
+    size = image_size(data)
+    if not data or (size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS):
+        return None, "image_unreadable"
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # over OpenCV's pixel limit in a format whose header polyseg does not read
+        image = None
     if image is None:
         return None, "image_unreadable"
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), ""

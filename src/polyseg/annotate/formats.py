@@ -26,9 +26,11 @@ one object sharing a ``group_id``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..imageio import file_kind, read_regular_file
 from ..prompt import MIN_SPAN, OUTSIDE_TOLERANCE, box_from_edges
 from ..result import Segmentation
 
@@ -45,9 +48,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 #: Why an object was left unchanged (the keys of the report's ``by_reason``).
 REASONS = {
     "image_missing": "the image file does not exist",
-    "image_unreadable": "the image file cannot be decoded",
-    "unknown_image": "the annotation's image_id is not in 'images'",
+    "image_unreadable": "the image file cannot be read or decoded (not a regular file, over 1 GiB, or not an image)",
+    "unknown_image": "the annotation's image_id is not in 'images' (or is not a number or string)",
+    "bad_file_name": "the image's file_name is not a non-empty string without NUL characters",
+    "label_unreadable": "the label file cannot be read (a broken link, not a regular file, not UTF-8, not labelme JSON)",
     "bad_box": "the box is not 4 finite numbers with positive width and height",
+    "bad_iscrowd": "iscrowd is not 0 or 1 (nor \"0\" or \"1\")",
     "box_outside_image": "the box reaches more than 1 px outside the image",
     "box_too_small": f"the box spans less than {MIN_SPAN:g} px between its first and last pixel centres",
     "no_object": "the network found no object in the box",
@@ -139,13 +145,36 @@ def payload(seg: Segmentation, fmt: str, *, rle: bool = False) -> Any:
     raise AnnotateError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
+def check_replaceable(path: Path) -> None:
+    """Refuse, with one line, to write ``path`` unless it is a regular file or does not exist yet: a rename over
+    a device node (``--out /dev/null``), a FIFO or a socket would replace it with a file.
+
+    Raises
+    ------
+    AnnotateError
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise AnnotateError(f"cannot write {path}: a folder on its path is a file") from None
+    if not stat.S_ISREG(mode):
+        raise AnnotateError(f"{path} is {file_kind(mode)}, not a regular file: choose another --out")
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so that a reader
-    (or a crash) sees either the old file or the whole new one."""
+    (or a crash) sees either the old file or the whole new one. Only a regular file is replaced
+    (:func:`check_replaceable`); it keeps its permissions, and a new file gets those of any new file (0666 less
+    the umask), not ``mkstemp``'s 0600."""
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if path.exists():
+                os.chmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -155,12 +184,38 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _create_beside(path: Path) -> tuple[int, str]:
+    """A new, empty temporary file ``.NAME.<random>.tmp`` beside ``path``, created with mode 0666 (which the
+    kernel narrows by the umask, as for any new file); its descriptor and path."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+#: Largest JSON or label file read (bytes); a guard against ``/dev/zero``, not a limit on real data sets.
+MAX_INPUT_BYTES = 1 << 34
+
+
+def _read_text(path: Path) -> str:
+    """A regular file's UTF-8 text (a FIFO or device is refused, not read: see ``read_regular_file``)."""
+    return read_regular_file(path, MAX_INPUT_BYTES).decode("utf-8")
+
+
 def _load_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_read_text(path))
     except FileNotFoundError:
         raise AnnotateError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # a folder, a device or FIFO, a permission
+        raise AnnotateError(f"cannot read {path} ({exc.strerror}); expected {what}") from None
+    except RecursionError:
+        raise AnnotateError(f"{path} is not valid JSON (nested too deeply to parse); expected {what}") from None
+    except ValueError as exc:  # malformed, not UTF-8, or an integer of more than 4300 digits
         raise AnnotateError(f"{path} is not valid JSON ({exc}); expected {what}") from None
 
 
@@ -185,6 +240,12 @@ class DataSet:
         """``(task key, object index, reason)`` found while reading, before any image is opened."""
         return []
 
+    def fingerprint(self, task: Task) -> str:
+        """A digest of everything a task's result depends on: its image path, its boxes and their places in the
+        input (and, for label files, the file itself). The journal keeps it beside each result, so that a resumed
+        run replays a result only if it is still the result of that input."""
+        return hashlib.sha256(task.to_json().encode()).hexdigest()[:32]
+
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         """Take one image's results; ``replay`` for results read back from the journal of an earlier run."""
         raise NotImplementedError
@@ -201,7 +262,7 @@ class CocoSet(DataSet):
     """A COCO instance JSON (``images``, ``annotations`` with ``bbox = [x, y, w, h]``, corner coordinates).
 
     Annotations with a ``bbox`` get ``segmentation``, ``area`` (from the mask) and ``polyseg_score``; those with
-    ``iscrowd`` set are skipped, and those that already have a non-empty segmentation are kept unless
+    ``iscrowd`` 1 (or "1") are skipped, those with another value than 0 or 1 are reported as "bad_iscrowd", and those that already have a non-empty segmentation are kept unless
     ``overwrite``. Images are found by ``file_name`` under the images folder.
     """
 
@@ -214,24 +275,39 @@ class CocoSet(DataSet):
         ):
             raise AnnotateError(f"{path}: expected a COCO instance JSON object with 'images' and 'annotations' lists")
         self.doc = doc
-        files: dict[Any, str] = {}
+        self._files: dict[str, str | None] = {}  # image key -> path; None: a file_name that names no file
+        first: dict[str, int] = {}  # images[] index of each id
         for i, image in enumerate(doc["images"]):
             if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
                 raise AnnotateError(f"{path}: images[{i}] needs an 'id' and a 'file_name'")
-            files[image["id"]] = image["file_name"]
+            key = _image_key(image["id"])
+            if key is None:
+                continue  # no annotation can name it: theirs are "unknown_image"
+            if key in first:
+                raise AnnotateError(f"{path}: images[{i}] repeats the id {image['id']!r} of images[{first[key]}]: "
+                                    "image ids must be unique")
+            first[key] = i
+            name = image["file_name"]
+            self._files[key] = str(images / name) if isinstance(name, str) and name and "\0" not in name else None
         self._boxes: dict[str, list[tuple[int, tuple[float, ...]]]] = {}
-        self._files = {str(k): str(images / v) for k, v in files.items()}
         self._failures: list[tuple[str, int, str]] = []
         for i, ann in enumerate(doc["annotations"]):
-            if not isinstance(ann, dict) or "bbox" not in ann or ann.get("iscrowd"):
+            if not isinstance(ann, dict) or "bbox" not in ann:
+                continue
+            crowd = ann.get("iscrowd")
+            if crowd not in _NOT_CROWD:
+                if crowd not in _CROWD:
+                    self._failures.append((str(ann.get("image_id")), i, "bad_iscrowd"))
                 continue
             if ann.get("segmentation") and not overwrite:
                 continue
-            key = str(ann.get("image_id"))
+            key = _image_key(ann.get("image_id"))
             bbox = ann["bbox"]
-            if key not in self._files:
-                self._failures.append((key, i, "unknown_image"))
-            elif not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            if key is None or key not in self._files:
+                self._failures.append((str(ann.get("image_id")), i, "unknown_image"))
+            elif self._files[key] is None:
+                self._failures.append((key, i, "bad_file_name"))
+            elif not isinstance(bbox, list) or len(bbox) != 4 or not all(np.isfinite(_to_float(v)) for v in bbox):
                 self._failures.append((key, i, "bad_box"))
             else:
                 x, y, w, h = (float(v) for v in bbox)
@@ -239,7 +315,7 @@ class CocoSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for key, boxes in self._boxes.items():
-            yield Task(key, self._files[key], tuple(boxes))
+            yield Task(key, str(self._files[key]), tuple(boxes))
 
     def failures(self) -> list[tuple[str, int, str]]:
         return self._failures
@@ -268,9 +344,10 @@ class YoloSet(DataSet):
         if not labels.is_dir():
             raise AnnotateError(f"YOLO labels folder not found: {labels} (expected a folder of NAME.txt files)")
         self.labels, self.images, self.overwrite = labels, images, overwrite
-        self.files = sorted(p.relative_to(labels).as_posix() for p in labels.rglob("*.txt"))
+        self.files = sorted(p.relative_to(labels).as_posix() for p in labels.rglob("*.txt") if not p.is_dir())
         if not self.files:
             raise AnnotateError(f"{labels} holds no .txt label files; expected YOLO labels 'class cx cy w h'")
+        self._failures: list[tuple[str, int, str]] = []
 
     def _image(self, rel: str) -> str:
         stem = self.images / Path(rel).with_suffix("")
@@ -281,8 +358,13 @@ class YoloSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for rel in self.files:
+            try:
+                text = _read_text(self.labels / rel)
+            except (OSError, UnicodeDecodeError):
+                self._failures.append((rel, -1, "label_unreadable"))  # the file is left out of the output
+                continue
             boxes = []
-            for i, line in enumerate((self.labels / rel).read_text().splitlines()):
+            for i, line in enumerate(text.splitlines()):
                 values = line.split()
                 if len(values) < 5 or (len(values) > 5 and not self.overwrite):
                     continue
@@ -298,17 +380,23 @@ class YoloSet(DataSet):
                     boxes.append((i, (*xy.min(0).tolist(), *xy.max(0).tolist())))
             yield Task(rel, self._image(rel) if boxes else "", tuple(boxes), normalised=True)
 
+    def fingerprint(self, task: Task) -> str:
+        return _file_digest(self.labels / task.key, super().fingerprint(task))
+
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         target = out / result["task"]
         if replay and target.exists():
             return
-        lines = (self.labels / result["task"]).read_text().splitlines()
+        lines = _read_text(self.labels / result["task"]).splitlines()
         for index, polygon in result["objects"].items():
             lines[int(index)] = " ".join([lines[int(index)].split()[0], *(f"{v:.6g}" for v in polygon)])
         write_atomic(target, "".join(line + "\n" for line in lines))
 
+    def failures(self) -> list[tuple[str, int, str]]:
+        return self._failures
+
     def describe(self, key: str, index: int) -> dict[str, Any]:
-        return {"image": key, "annotation": index + 1}  # line number
+        return {"image": key, "annotation": index + 1 if index >= 0 else None}  # line number; None: the file
 
 
 class LabelmeSet(DataSet):
@@ -323,12 +411,13 @@ class LabelmeSet(DataSet):
             self.root, self.files = path.parent, [path.name]
         elif path.is_dir():
             self.root = path
-            self.files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.json"))
+            self.files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.json") if not p.is_dir())
         else:
             raise AnnotateError(f"labelme input not found: {path} (expected a folder of labelme .json files)")
         if not self.files:
             raise AnnotateError(f"{path} holds no .json files; expected labelme JSON files")
         self.images = images
+        self._failures: list[tuple[str, int, str]] = []
 
     def _read(self, rel: str) -> dict[str, Any]:
         doc = _load_json(self.root / rel, "a labelme JSON file")
@@ -338,7 +427,11 @@ class LabelmeSet(DataSet):
 
     def tasks(self) -> Iterator[Task]:
         for rel in self.files:
-            doc = self._read(rel)
+            try:
+                doc = self._read(rel)
+            except AnnotateError:
+                self._failures.append((rel, -1, "label_unreadable"))  # the file is left out of the output
+                continue
             boxes = []
             for i, shape in enumerate(doc["shapes"]):
                 if isinstance(shape, dict) and shape.get("shape_type") == "rectangle":
@@ -347,13 +440,16 @@ class LabelmeSet(DataSet):
                         edges = (min(xa, xb), min(ya, yb), max(xa, xb) + 1, max(ya, yb) + 1)
                     except (KeyError, TypeError, ValueError):
                         edges = (float("nan"),) * 4
-                    boxes.append((i, tuple(float(v) if _is_number(v) else float("nan") for v in edges)))
+                    boxes.append((i, tuple(_to_float(v) for v in edges)))
             image_path = str(doc.get("imagePath") or "")
             if self.images is not None:
                 image = self.images / Path(image_path.replace("\\", "/")).name
             else:
                 image = (self.root / rel).parent / image_path
             yield Task(rel, str(image) if boxes else "", tuple(boxes))
+
+    def fingerprint(self, task: Task) -> str:
+        return _file_digest(self.root / task.key, super().fingerprint(task))
 
     def accept(self, result: dict[str, Any], out: Path, replay: bool = False) -> None:
         target = out / result["task"]
@@ -375,12 +471,48 @@ class LabelmeSet(DataSet):
         doc["shapes"] = shapes
         write_atomic(target, json.dumps(doc, indent=2, ensure_ascii=False))
 
+    def failures(self) -> list[tuple[str, int, str]]:
+        return self._failures
+
     def describe(self, key: str, index: int) -> dict[str, Any]:
-        return {"image": key, "annotation": index}  # shape index
+        return {"image": key, "annotation": index if index >= 0 else None}  # shape index; None: the file
+
+
+def _file_digest(path: Path, salt: str) -> str:
+    """sha256 of ``salt`` and the bytes of the file at ``path`` (of the message if it cannot be read)."""
+    digest = hashlib.sha256(salt.encode())
+    try:
+        digest.update(read_regular_file(path, MAX_INPUT_BYTES))
+    except OSError as exc:
+        digest.update(str(exc).encode())
+    return digest.hexdigest()[:32]
+
+
+#: ``iscrowd`` values of a single object (missing is one too), and of a crowd; anything else is reported.
+_NOT_CROWD = (None, 0, "0")  # False == 0
+_CROWD = (1, "1")  # True == 1
+
+
+def _image_key(image_id: Any) -> str | None:
+    """The task key of a COCO image id (a number or a string; 7 and "7" are one image); None for anything else
+    (null, a list, a dict, a boolean), which names no image."""
+    if isinstance(image_id, bool) or not isinstance(image_id, (int, float, str)):
+        return None
+    return str(image_id)
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _to_float(v: Any) -> float:
+    """A JSON number as a float: NaN if it is not a number, infinite if no float holds it (``10**400``)."""
+    if not _is_number(v):
+        return float("nan")
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
 
 
 def detect_format(path: Path) -> str:

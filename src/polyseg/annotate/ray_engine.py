@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,24 @@ class SegmentBatch:
                                     dtype=object)}
 
 
+def _unreadable(path: str) -> str | None:
+    """Why the local engine would not read ``path`` (see :func:`polyseg.annotate.engine.load_image`), checked
+    before Ray Data reads it: None if it is a regular file within the size limit."""
+    from .engine import MAX_IMAGE_BYTES
+
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "image_missing"
+    except (OSError, ValueError):
+        return "image_unreadable"
+    if stat.S_ISDIR(info.st_mode):
+        return "image_missing"
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IMAGE_BYTES:
+        return "image_unreadable"
+    return None
+
+
 def segment_tasks_ray(
     tasks: list[Task],
     fmt: str,
@@ -96,8 +115,8 @@ def segment_tasks_ray(
     for task in tasks:
         if not task.boxes:
             yield unreadable(task, "")  # nothing to segment: no image needed
-        elif not os.path.isfile(task.image):
-            yield unreadable(task, "image_missing")
+        elif (reason := _unreadable(task.image)) is not None:
+            yield unreadable(task, reason)
         else:
             by_path.setdefault(os.path.abspath(task.image), []).append(task.to_json())
     if not by_path:

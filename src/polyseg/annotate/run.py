@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..imageio import file_kind
 from ..prompt import check_tolerance
-from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, open_dataset, write_atomic
+from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, check_replaceable, open_dataset, write_atomic
 from .journal import Journal
 from .progress import Progress
 
@@ -36,6 +38,8 @@ class Summary:
     seconds : float
         Wall time of this run's segmenting, reading and writing.
     output, report : Path
+    changed : int
+        Images an interrupted run had journalled whose input changed since: redone, not replayed.
     """
 
     images: int
@@ -46,6 +50,7 @@ class Summary:
     seconds: float
     output: Path
     report: Path
+    changed: int = 0
 
     @property
     def objects_per_s(self) -> float:
@@ -57,11 +62,16 @@ class Summary:
 
     def line(self) -> str:
         """The one-line summary the command line prints."""
-        return (
+        line = (
             f"polyseg: {self.images} images, {self.objects} objects, {self.failures} failures "
             f"({self.objects_per_s:.0f} objects/s, {self.images_per_s:.1f} images/s) -> {self.output}; "
             f"report {self.report}"
         )
+        if self.changed == 1:
+            line += "; 1 journalled image redone: its input changed"
+        elif self.changed:
+            line += f"; {self.changed} journalled images redone: their input changed"
+        return line
 
 
 def sidecar(out: Path, suffix: str) -> Path:
@@ -105,7 +115,10 @@ def annotate(
     tolerance : float
         Polygon simplification tolerance, px (see :meth:`polyseg.Segmenter.segment`).
     resume : bool
-        Continue an interrupted run from its journal, without redoing finished images.
+        Continue an interrupted run from its journal, without redoing finished images. Images whose input
+        changed since (their image, their boxes or the boxes' places in the input; a label file's bytes) are
+        redone; a journal written with other options (format, ``rle``, ``tolerance``, ``overwrite``, ``model``)
+        is refused.
     overwrite : bool
         Also segment annotations that already have a segmentation (COCO) or polygon (YOLO).
     workers : int, optional
@@ -125,8 +138,11 @@ def annotate(
     Raises
     ------
     AnnotateError
-        (a ``ValueError``) on bad input: missing or malformed files, unknown format, output over the input, or a
-        journal left by an interrupted run without ``resume``.
+        (a ``ValueError``) on bad input: missing or malformed files, unknown format, repeated image ids, output
+        over the input, an output, journal or report path that holds something other than a regular file, a
+        journal left by an interrupted run without ``resume``, or one written with other options.
+    OSError
+        When the disk refuses to write (read-only, full); the images already journalled are kept for ``resume``.
     """
     input, out = Path(input), Path(out)
     images = None if images is None else Path(images)
@@ -138,28 +154,38 @@ def annotate(
     if workers is not None and workers < 1:
         raise AnnotateError(f"workers must be at least 1, got {workers}")
     dataset = open_dataset(input, images, format, overwrite)
-    _check_output(input, out, dataset)
     journal_path, report_path = sidecar(out, ".journal.jsonl"), sidecar(out, ".report.json")
+    _check_output(input, out, dataset)
+    check_replaceable(journal_path)
+    check_replaceable(report_path)
     if journal_path.exists() and not resume:
         raise AnnotateError(
             f"{journal_path} holds the work of an interrupted run: pass --resume to finish it, or delete it to start over"
         )
 
     tasks = {t.key: t for t in dataset.tasks()}
-    journal = Journal(journal_path, resume=resume)
+    options = {"format": dataset.fmt, "rle": rle, "tolerance": tolerance, "overwrite": overwrite,
+               "model": None if model is None else str(Path(model).resolve())}
+    journal = Journal(journal_path, resume=resume, options=options)
     failures: list[tuple[str, int, str]] = list(dataset.failures())
-    objects = 0
+    objects, changed = 0, 0
+    replayed: set[str] = set()
     for key, entry in journal.done.items():
-        if key in tasks:
-            dataset.accept(entry, out, replay=True)
-            objects += len(entry["objects"])
-            failures.extend((key, int(i), r) for i, r in entry["failures"].items())
-    todo = [t for k, t in tasks.items() if k not in journal.done]
+        if key not in tasks:
+            continue
+        if entry.get("input") != dataset.fingerprint(tasks[key]):
+            changed += 1  # computed from another input: redone
+            continue
+        dataset.accept(entry, out, replay=True)
+        replayed.add(key)
+        objects += len(entry["objects"])
+        failures.extend((key, int(i), r) for i, r in entry["failures"].items())
+    todo = [t for k, t in tasks.items() if k not in replayed]
     bar = Progress(len(todo), enabled=progress)
     try:
         for result in _run(todo, dataset.fmt, rle, tolerance, workers, engine, ray_address, model):
             dataset.accept(result, out)
-            journal.append(result)
+            journal.append({**result, "input": dataset.fingerprint(tasks[result["task"]])})
             objects += len(result["objects"])
             failures.extend((result["task"], int(i), r) for i, r in result["failures"].items())
             bar.update(len(result["objects"]))
@@ -170,7 +196,7 @@ def annotate(
     seconds = bar.elapsed
     _write_report(report_path, dataset, input, out, len(tasks), objects, failures)
     journal.remove()
-    return Summary(len(tasks), objects, len(failures), bar.images, bar.objects, seconds, out, report_path)
+    return Summary(len(tasks), objects, len(failures), bar.images, bar.objects, seconds, out, report_path, changed)
 
 
 def _check_output(input: Path, out: Path, dataset: DataSet) -> None:
@@ -181,6 +207,17 @@ def _check_output(input: Path, out: Path, dataset: DataSet) -> None:
         raise AnnotateError(f"output {out} is a file; {dataset.fmt} output is a folder")
     if not dataset.output_is_dir and out.is_dir():
         raise AnnotateError(f"output {out} is a folder; COCO output is a JSON file")
+    if not dataset.output_is_dir:
+        check_replaceable(out)
+        return
+    try:
+        mode = os.stat(out).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise AnnotateError(f"cannot write {out}: a folder on its path is a file") from None
+    if not stat.S_ISDIR(mode):
+        raise AnnotateError(f"{out} is {file_kind(mode)}, not a folder: {dataset.fmt} output is a folder")
 
 
 def _run(

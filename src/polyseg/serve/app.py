@@ -34,7 +34,7 @@ from typing import Any, cast
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -66,11 +66,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(length) > limit:
             raise rq.BadRequest(f"request body larger than {limit} bytes", status=413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise rq.BadRequest(f"request body larger than {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise rq.BadRequest(f"request body larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the server's read deadline: nobody to answer
+        raise rq.BadRequest("the connection closed before the whole body came") from None
     return b"".join(chunks)
 
 

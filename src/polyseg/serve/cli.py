@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from .protocol import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_HEAD_BYTES
+
 
 def _basic(text: str) -> tuple[str, str]:
     user, sep, password = text.partition(":")
@@ -37,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--basic-auth", type=_basic, default=env_basic if all(env_basic) else None, metavar="USER:PASS",
                    help="require HTTP basic auth (default: $BASIC_AUTH_USER / $BASIC_AUTH_PASS)")
     p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body, MB (default 32)")
+    p.add_argument("--header-timeout", type=float, default=HEADER_TIMEOUT, metavar="S",
+                   help=f"seconds a connection may take to send a request's headers (default {HEADER_TIMEOUT:g})")
+    p.add_argument("--read-timeout", type=float, default=BODY_TIMEOUT, metavar="S",
+                   help=f"seconds a request body may take to arrive (default {BODY_TIMEOUT:g})")
     p.add_argument("--tolerance", type=float, default=1.4, help="polygon tolerance for CVAT / Label Studio, px")
     p.add_argument("--model", type=Path, help="an OpenVINO IR .xml instead of the bundled weights")
     p.add_argument("--threads", type=int, help="OpenVINO inference threads (default: OpenVINO's choice)")
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..segmenter import Segmenter
         from .app import create_app
         from .label_studio import ImageLoader
+        from .protocol import protocol_class
     except ImportError as exc:
         print(f"polyseg serve: error: {exc}; install the server with: pip install 'polyseg[serve]'", file=sys.stderr)
         return 2
@@ -63,15 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"polyseg serve: error: {exc}", file=sys.stderr)
         return 2
+    max_body = int(args.max_body_mb * 1024 * 1024)
     app = create_app(
         segmenter,
         label_studio=args.label_studio,
         loader=ImageLoader(args.label_studio_url, args.label_studio_api_key, args.image_root),
         token=args.token,
         basic_auth=args.basic_auth,
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_body_bytes=max_body,
         tolerance=args.tolerance,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    http = protocol_class(header_timeout=args.header_timeout, body_timeout=args.read_timeout, max_body_bytes=max_body)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http, timeout_keep_alive=5,
+                h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     segmenter.close()
     return 0

@@ -57,8 +57,8 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
     Raises
     ------
     BadRequest
-        For a malformed body, bad base64, an image that does not decode, too few points and no box, or points
-        outside the image; the message is one line.
+        For a malformed body, bad base64, an image that does not decode or has too many pixels, too few points
+        and no box, points outside the image, or a mask too large to answer with; the message is one line.
     """
     data = rq.parse_json(body)
     if "image" not in data:
@@ -76,4 +76,5 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
         seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
+    rq.check_answer(seg)
     return interactor_response(seg)

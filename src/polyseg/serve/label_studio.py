@@ -15,10 +15,11 @@ is a box; fewer than four points and no rectangle give an empty result. The answ
 region in percent, for the first ``PolygonLabels`` tag of the labeling config, with the label the annotator
 chose and the model's score.
 
-Images: task URLs on the Label Studio instance (``/data/upload/...``, or absolute URLs on its host) are fetched
-from ``LABEL_STUDIO_URL`` with ``LABEL_STUDIO_API_KEY`` (``Authorization: Token`` for a legacy token, ``Bearer``
-for a JWT, as ``label_studio_sdk/_extensions/label_studio_tools/core/utils/io.py`` does); other http(s) URLs are
-fetched without credentials; ``data:`` URIs are decoded; local file paths are read when they lie under
+Images: task URLs on the Label Studio instance (``/data/upload/...``, or absolute URLs of its origin: the same
+scheme, host and port) are fetched from ``LABEL_STUDIO_URL`` with ``LABEL_STUDIO_API_KEY`` (``Authorization:
+Token`` for a legacy token, ``Bearer`` for a JWT, as ``label_studio_sdk/_extensions/label_studio_tools/core/utils/
+io.py`` does), and the key never follows a redirect to another origin; other http(s) URLs are fetched without
+credentials; ``data:`` URIs are decoded; local file paths are read when they lie under
 ``image_root``.
 """
 
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..imageio import FileTooLargeError, read_regular_file
 from ..prompt import NoPrompt, Prompt, box_from_edges, tool_prompt
 from ..segmenter import Segmenter
 from . import requests as rq
@@ -102,21 +104,31 @@ def read_prompt(context: Any) -> ContextPrompt | None:
         kind, value = region.get("type"), region["value"]
         try:
             w, h = int(region["original_width"]), int(region["original_height"])
-        except (KeyError, TypeError, ValueError):
-            raise rq.BadRequest("context regions need original_width and original_height") from None
+            float(w * h)  # sizes no float holds would overflow below
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise rq.BadRequest("context regions need original_width and original_height (pixels)") from None
         if w <= 0 or h <= 0:
             raise rq.BadRequest(f"original_width and original_height must be positive, got {w} x {h}")
+        if size is not None and size != (w, h):
+            raise rq.BadRequest(f"the context's regions disagree on the image size: {size[0]} x {size[1]} and "
+                                f"{w} x {h}")
         size = (w, h)
         try:
             if kind == "keypointlabels" and region.get("is_positive", True) is not False:
                 points.append((float(value["x"]) * w / 100 - 0.5, float(value["y"]) * h / 100 - 0.5))
             elif kind == "rectanglelabels":
                 x, y = float(value["x"]) * w / 100, float(value["y"]) * h / 100
-                x1, y1 = x + float(value["width"]) * w / 100, y + float(value["height"]) * h / 100
+                width, height = float(value["width"]), float(value["height"])
+                if not (width > 0 and height > 0):
+                    raise rq.BadRequest(f"a rectanglelabels region needs a positive width and height, got "
+                                        f"{value['width']} x {value['height']} (percent of the image)")
+                x1, y1 = x + width * w / 100, y + height * h / 100
                 boxes.append(box_from_edges((x, y, x1, y1)))
             else:
                 continue
-        except (KeyError, TypeError, ValueError):
+        except rq.BadRequest:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise rq.BadRequest(f"a {kind} region needs numeric x, y (and width, height) in its value") from None
         labels = value.get(kind)
         if isinstance(labels, list) and labels:
@@ -132,8 +144,41 @@ def read_prompt(context: Any) -> ContextPrompt | None:
     return ContextPrompt(prompt, label, *size)
 
 
+def origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an http(s) URL, the default port filled in; None for anything else."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+class _TokenRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows http(s) redirects; the Label Studio token (an unredirected header of the first request, which
+    urllib never copies to the next one) goes on only to Label Studio's own origin."""
+
+    def __init__(self, label_studio: tuple[str, str, int] | None) -> None:
+        self.label_studio = label_studio
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"{msg} (a redirect to {newurl!r})", headers, fp)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        token = req.unredirected_hdrs.get("Authorization")
+        if new is not None and token and self.label_studio and origin(new.full_url) == self.label_studio:
+            new.add_unredirected_header("Authorization", token)
+        return new
+
+
 class ImageLoader:
-    """Fetches task images: Label Studio URLs with its API key, other URLs, ``data:`` URIs, local files."""
+    """Fetches task images: Label Studio URLs with its API key, other URLs, ``data:`` URIs, local files.
+
+    The API key goes only to ``label_studio_url``'s origin (scheme, host and port): a redirect to another origin
+    is followed without it.
+    """
 
     def __init__(self, label_studio_url: str | None = None, api_key: str | None = None,
                  image_root: str | Path | None = None, timeout: float = 30.0) -> None:
@@ -141,6 +186,8 @@ class ImageLoader:
         self.api_key = api_key
         self.image_root = Path(image_root).resolve() if image_root is not None else None
         self.timeout = timeout
+        self._origin = origin(self.label_studio_url)
+        self._opener = urllib.request.build_opener(_TokenRedirects(self._origin))
 
     @classmethod
     def from_env(cls, image_root: str | Path | None = None) -> ImageLoader:
@@ -171,25 +218,33 @@ class ImageLoader:
     def _read_local(self, path: str) -> bytes:
         if self.image_root is None:
             raise rq.BadRequest("local image paths are disabled (no image root)", status=403)
+        if "\0" in path:
+            raise rq.BadRequest("the task's image path holds a NUL character")
         file = (self.image_root / path).resolve()
         if not file.is_relative_to(self.image_root):
             raise rq.BadRequest(f"{path} is outside the image root", status=403)
-        if not file.is_file():
-            raise rq.BadRequest(f"no such image file: {path}", status=404)
-        return file.read_bytes()
+        try:
+            return read_regular_file(file, MAX_IMAGE_BYTES)
+        except FileTooLargeError:
+            raise rq.BadRequest(f"the task image {path} is larger than {MAX_IMAGE_BYTES} bytes", status=413) from None
+        except OSError:  # missing, a folder, a device or FIFO, unreadable
+            raise rq.BadRequest(f"no such image file: {path}", status=404) from None
 
     def _headers(self, url: str) -> dict[str, str]:
         headers = {"User-Agent": f"polyseg/{__version__}"}
-        ls = urllib.parse.urlparse(self.label_studio_url)
-        if self.api_key and ls.netloc and urllib.parse.urlparse(url).netloc == ls.netloc:
+        if self.api_key and self._origin and origin(url) == self._origin:
             scheme = "Bearer" if self.api_key.count(".") == 2 else "Token"  # a JWT, or a legacy token
             headers["Authorization"] = f"{scheme} {self.api_key}"
         return headers
 
     def _fetch(self, url: str) -> bytes:
-        request = urllib.request.Request(url, headers=self._headers(url))
+        headers = self._headers(url)
+        token = headers.pop("Authorization", None)
+        request = urllib.request.Request(url, headers=headers)
+        if token:
+            request.add_unredirected_header("Authorization", token)  # see _TokenRedirects
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 data = response.read(MAX_IMAGE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise rq.BadRequest(f"fetching the task image {url} failed: HTTP {exc.code}", status=424) from None

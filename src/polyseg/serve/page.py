@@ -50,6 +50,7 @@ def segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str, Any
         seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
     except (TypeError, ValueError) as exc:
         raise rq.BadRequest(str(exc)) from None
+    rq.check_answer(seg)
     h, w = seg.image_size
     return {
         "polygon": seg.polygon.round(2).tolist(),
