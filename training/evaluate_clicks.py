@@ -99,7 +99,8 @@ def summarise(rows: list[dict], max_clicks: int) -> dict:
                 "NoC@85": float(np.mean(noc[85])),
                 "NoC@90": float(np.mean(noc[90])),
                 "NoF@90": int(sum(1 for c in curves if (c < 0.9).all())),
-                **{f"IoU@{k}": float(100 * curves[:, k - start].mean()) for k in REPORTED_CLICKS if k >= start},
+                **{f"IoU@{k}": float(100 * curves[:, k - start].mean())
+                   for k in REPORTED_CLICKS if 0 <= k - start < curves.shape[1]},
             }
         out[name] = entry
     return out
@@ -125,6 +126,7 @@ def run(model: Path | None, refiner: Path | None, sources, only, prompt: str, ma
 
 
 def markdown(summary: dict) -> str:
+    nan = float("nan")
     lines = [("| set | objects | NoC@85 model / brush / none | NoC@90 model / brush / none | NoF@90 model | "
              "IoU after 4 / 6 / 8 clicks (model) | IoU after 8 (brush) |"), "|---|---|---|---|---|---|---|"]
     for name, e in summary.items():
@@ -132,7 +134,7 @@ def markdown(summary: dict) -> str:
         lines.append(
             f"| {name} | {e['n']} | {m['NoC@85']:.2f} / {b['NoC@85']:.2f} / {n['NoC@85']:.2f} | "
             f"{m['NoC@90']:.2f} / {b['NoC@90']:.2f} / {n['NoC@90']:.2f} | {m['NoF@90']} | "
-            f"{m.get('IoU@4', float('nan')):.1f} / {m['IoU@6']:.1f} / {m['IoU@8']:.1f} | {b['IoU@8']:.1f} |"
+            f"{m.get('IoU@4', nan):.1f} / {m.get('IoU@6', nan):.1f} / {m.get('IoU@8', nan):.1f} | {b.get('IoU@8', nan):.1f} |"
         )
     return "\n".join(lines)
 
