@@ -19,6 +19,9 @@ def main(path: str) -> None:
     print("|---|---|---|")
     for name, m in med.items():
         print(f"| {name} | {m * 1000:.2f} ms | {base / m:.1f}x |")
+    if "test_refine_one_click" in med:
+        ratio = med["test_refine_one_click"] / med["test_polygon_end_to_end"]
+        print(f"refine() / polygon(): {ratio:.2f} (medians of the same run)")
     for name, b in by_name.items():
         if "objects" in b["extra_info"]:
             print(f"{name}: {b['extra_info']['objects'] / med[name]:.0f} objects/s")

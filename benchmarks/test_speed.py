@@ -25,6 +25,17 @@ def test_polygon_end_to_end(benchmark, segmenter, scene):
     assert len(polygon) >= 3
 
 
+def test_refine_one_click(benchmark, segmenter, scene):
+    """``refine()`` of the ``polygon()`` answer above with one positive and one negative click (the correction
+    network, already loaded): checks, window, 6-channel input, network, mapping back, tracing."""
+    image, points = scene
+    first = segmenter.segment(image, points)
+    centre = points.mean(axis=0)
+    segmenter.refine(image, first, positive=[centre])  # loads the correction network outside the timing
+    fixed = benchmark(segmenter.refine, image, first, positive=[centre], negative=[points.min(axis=0) + 4])
+    assert fixed.parts
+
+
 def test_network_alone(benchmark, segmenter, scene):
     """One 1x4x128x128 inference through the package's infer-request pool."""
     image, points = scene
