@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from provision import LABEL_STUDIO_VERSION, ProvisionError, label_studio
-from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou
+from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou, worktree_env
 
 pytestmark = pytest.mark.skipif(os.environ.get("POLYSEG_SKIP_INTEGRATION") == "1",
                                 reason="POLYSEG_SKIP_INTEGRATION=1")
@@ -98,7 +98,7 @@ def label_studio_url(tmp_path_factory):
 def backend_url(label_studio_url, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("backend") / "backend.log"
-    env = {**os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": TOKEN}
+    env = worktree_env({**os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": TOKEN})
     cmd = [sys.executable, "-m", "polyseg.cli", "serve", "--label-studio", "--port", str(port),
            "--basic-auth", ":".join(BASIC)]
     with open(log, "w") as out:
