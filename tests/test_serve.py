@@ -10,6 +10,7 @@ import os
 import socket
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -17,7 +18,7 @@ from starlette.testclient import TestClient
 from polyseg import Segmenter, cli
 from polyseg.serve.app import create_app
 from polyseg.serve.cli import build_parser
-from serve_support import GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou, serve_process
+from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou, serve_process
 
 STATIC = ROOT / "src" / "polyseg" / "serve" / "static"
 
@@ -85,6 +86,15 @@ def test_the_cvat_contract_over_http(client):
     answer = client.post("/api/cvat", json=body)
     assert answer.status_code == 200
     assert iou(cvat_mask(answer.json(), GOLDEN_MASK.shape), GOLDEN_MASK) > 0.95
+
+
+def test_the_cvat_contract_over_http_takes_negative_points_as_corrections(client, segmenter):
+    body = {"image": example_b64(), "pos_points": POINTS, "neg_points": [[400, 300]], "obj_bbox": None}
+    answer = client.post("/api/cvat", json=body).json()
+    plain = client.post("/api/cvat", json={**body, "neg_points": []}).json()
+    image = cv2.imread(str(EXAMPLE_JPG))
+    assert answer["points"] != plain["points"]
+    assert answer["points"] == segmenter.segment(image, POINTS, negative=[(400, 300)], image_format="BGR").to_cvat()["points"]
 
 
 @pytest.mark.parametrize(
