@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -78,12 +79,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worktree_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) with this checkout's ``src/`` first on ``PYTHONPATH``, so that
+    a child ``python -m polyseg...`` runs the code under test, as ``conftest.py`` makes the tests import it, and not
+    whichever polyseg the interpreter has installed."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    return env
+
+
 @contextmanager
 def serve_process(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Iterator[int]:
     """``polyseg serve ARGS`` in its own process on a free port; yields the port once it accepts connections.
-    ``env``: the process's environment (default: this one's)."""
+    ``env``: the process's environment (default: this one's); either way it imports polyseg from this checkout
+    (:func:`worktree_env`)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port), *args], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "polyseg.cli", "serve", "--port", str(port), *args],
+                               env=worktree_env(env))
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -17,6 +17,7 @@ import nuclio_sdk.test
 import pytest
 import yaml
 
+from polyseg import Segmenter
 from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, ROOT, cvat_mask, encode_b64, example_b64, filled, iou
 
 FUNCTION = ROOT / "integrations" / "cvat" / "nuclio"
@@ -61,12 +62,49 @@ def test_four_extreme_points_give_mask_bounds_and_polygon(platform, main):
     assert mask[:, x1].any() and mask[:, x2].any() and mask[y1].any() and mask[y2].any()  # tight, inclusive
 
 
-def test_more_than_four_points_use_the_outermost_four(platform, main):
-    inner = [(450, 320), (500, 330), (400, 350)]
+@pytest.fixture(scope="module")
+def reference():
+    """A Segmenter in this process, to say what the function should answer."""
+    with Segmenter.from_pretrained() as seg:
+        yield seg
+
+
+def expected(reference, **prompt) -> dict:
+    """The interactor answer for the example frame and a prompt, computed here."""
+    return reference.segment(cv2.imread(str(EXAMPLE_JPG)), image_format="BGR", **prompt).to_cvat()
+
+
+def same_answer(a: dict, b: dict) -> bool:
+    return a["bounds"] == b["bounds"] and a["points"] == b["points"]
+
+
+def test_a_negative_point_is_a_correction_that_changes_the_answer(platform, main, reference):
+    """A right click in CVAT: the four positive points stay the extreme points, the negative one corrects."""
+    negative = (400, 300)  # on the car
     _, four = call(platform, main, request())
-    status, seven = call(platform, main, request(points=list(POINTS) + inner))
+    status, corrected = call(platform, main, request(neg_points=[negative]))
     assert status == 200
-    assert seven["bounds"] == four["bounds"] and seven["points"] == four["points"]
+    assert not same_answer(corrected, four)
+    assert same_answer(corrected, expected(reference, extreme_points=POINTS, negative=[negative]))
+    _, as_positive = call(platform, main, request(points=list(POINTS) + [negative]))
+    assert not same_answer(corrected, as_positive)  # the sign of a click reaches the model
+
+
+def test_a_fifth_positive_point_is_a_correction_not_an_extreme_point(platform, main, reference):
+    fifth = (620, 360)  # right of the car's right-most point: the outermost four would now include it
+    _, four = call(platform, main, request())
+    status, five = call(platform, main, request(points=list(POINTS) + [fifth]))
+    assert status == 200
+    assert not same_answer(five, four)
+    assert same_answer(five, expected(reference, extreme_points=POINTS, positive=[fifth]))
+
+
+def test_with_obj_bbox_every_point_is_a_correction(platform, main, reference):
+    edges = [336, 261, 592, 386]  # CVAT's rectangle: columns 336 .. 591, rows 261 .. 385
+    clicks = [(450, 330), (480, 300), (520, 320), (560, 340)]  # four positive points: still corrections
+    status, answer = call(platform, main, request(points=clicks, neg_points=[(345, 270)], obj_bbox=edges))
+    assert status == 200
+    assert same_answer(answer, expected(reference, box=(336, 261, 591, 385), positive=clicks, negative=[(345, 270)]))
 
 
 @pytest.mark.parametrize("obj_bbox", [[[336, 261], [591, 385]], [336, 261, 591, 385], [[591, 385], [336, 261]]])
@@ -100,6 +138,9 @@ def test_a_json_body_as_bytes_is_parsed_too(platform, main):
         (request(points=[(10, 10), (5000, 20), (30, 40), (50, 60)]), 400, "outside"),
         (request(points=[[1, 2, 3]] * 4), 400, "pos_points"),
         (request(points=[], obj_bbox=[1, 2, 3]), 400, "obj_bbox"),
+        (request(neg_points=[(5000, 20)]), 400, "negative clicks lie outside the 640x640 image"),
+        (request(neg_points=[[1, 2, 3]]), 400, "neg_points"),
+        (request(neg_points=POINTS * 250), 400, "at most 1000 clicks per object"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_one_line_and_the_function_keeps_working(platform, main, body, status, reason):
@@ -115,7 +156,8 @@ def test_function_yaml_declares_a_version_2_interactor():
     assert annotations["type"] == "interactor"
     assert int(annotations["version"]) == 2
     assert int(annotations["min_pos_points"]) == 4
-    assert annotations["help_message"]
+    assert int(annotations["min_neg_points"]) == 0  # CVAT adds a point on a right click only when this is >= 0
+    assert "right click" in annotations["help_message"].lower()
     assert "startswith_box" not in annotations  # bool("false") is True in CVAT's parser: omit, never "false"
     assert config["spec"]["handler"] == "main:handler"
     trigger = config["spec"]["triggers"]["myHttpTrigger"]

@@ -3,6 +3,7 @@ image sources (data: URIs, local files under the image root, Label Studio URLs),
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -18,18 +19,32 @@ CONFIG = """<View><Image name="img" value="$photo"/>
   <KeyPointLabels name="kp" toName="img" smart="true"><Label value="Car"/></KeyPointLabels></View>"""
 
 
-def keypoints(points, label="Car", w=640, h=640):
-    return [{"type": "keypointlabels", "original_width": w, "original_height": h, "is_positive": True,
+def keypoints(points, label="Car", w=640, h=640, positive=True):
+    """Smart keypoints as the labeling UI sends them; ``positive=False``: Alt-clicked ones."""
+    return [{"type": "keypointlabels", "original_width": w, "original_height": h, "is_positive": positive,
              "value": {"x": (x + 0.5) * 100 / w, "y": (y + 0.5) * 100 / h, "keypointlabels": [label]}}
             for x, y in points]
 
 
+def rectangle(box, label="Car", w=640, h=640):
+    """A smart rectangle over the pixels ``box`` = (x0, y0, x1, y1) (inclusive), in percent of its edges."""
+    x0, y0, x1, y1 = box
+    return {"type": "rectanglelabels", "original_width": w, "original_height": h,
+            "value": {"x": x0 * 100 / w, "y": y0 * 100 / h, "width": (x1 - x0 + 1) * 100 / w,
+                      "height": (y1 - y0 + 1) * 100 / h, "rectanglelabels": [label]}}
+
+
 @pytest.fixture(scope="module")
-def client():
+def segmenter():
     with Segmenter.from_pretrained() as seg:
-        app = create_app(seg, label_studio=True, loader=ImageLoader(image_root=EXAMPLE_JPG.parent))
-        with TestClient(app) as c:
-            yield c
+        yield seg
+
+
+@pytest.fixture(scope="module")
+def client(segmenter):
+    app = create_app(segmenter, label_studio=True, loader=ImageLoader(image_root=EXAMPLE_JPG.parent))
+    with TestClient(app) as c:
+        yield c
 
 
 def predict(client, image, regions, config=CONFIG):
@@ -64,10 +79,47 @@ def test_percent_refer_to_the_original_size_even_if_the_served_image_is_smaller(
     assert iou(filled(corners, GOLDEN_MASK.shape, shift=-0.5), GOLDEN_MASK) > 0.95
 
 
+def polygon_mask(region: dict) -> np.ndarray:
+    corners = np.asarray(region["value"]["points"]) * 6.4  # percent of 640 x 640 -> corner coordinates
+    return filled(corners, GOLDEN_MASK.shape, shift=-0.5)
+
+
+def test_a_negative_keypoint_corrects_the_polygon(client, segmenter):
+    """Alt-click with the smart keypoint tool: the four positive keypoints stay the extreme points."""
+    negative = (400, 300)  # on the car
+    (plain,) = predict(client, "example.jpg", keypoints(POINTS)).json()["results"][0]["result"]
+    answer = predict(client, "example.jpg", keypoints(POINTS) + keypoints([negative], positive=False))
+    assert answer.status_code == 200
+    (corrected,) = answer.json()["results"][0]["result"]
+    assert corrected["value"]["points"] != plain["value"]["points"]
+    image = cv2.imread(str(EXAMPLE_JPG))
+    wanted = segmenter.segment(image, POINTS, negative=[negative], image_format="BGR").mask
+    assert iou(polygon_mask(corrected), wanted) > 0.98
+
+
+def test_read_prompt_takes_the_first_four_positive_keypoints_as_extreme_points_and_the_rest_as_corrections():
+    regions = keypoints([POINTS[0], (450, 330)], positive=False) + keypoints(POINTS + [(620, 360)])
+    prompt = read_prompt({"result": regions}).prompt
+    np.testing.assert_allclose(prompt.extreme_points, POINTS)
+    np.testing.assert_allclose(prompt.positive, [(620, 360)])
+    np.testing.assert_allclose(prompt.negative, [POINTS[0], (450, 330)])
+
+
+def test_read_prompt_takes_a_smart_rectangle_with_keypoints_as_a_box_with_corrections():
+    regions = keypoints([(450, 330)]) + [rectangle((336, 261, 591, 385))] + keypoints([(345, 270)], positive=False)
+    prompt = read_prompt({"result": regions}).prompt
+    assert prompt.extreme_points is None
+    np.testing.assert_allclose(prompt.box, [336, 261, 591, 385])
+    np.testing.assert_allclose(prompt.positive, [(450, 330)])
+    np.testing.assert_allclose(prompt.negative, [(345, 270)])
+
+
 def test_no_context_or_too_few_points_give_one_empty_prediction_per_task(client):
     body = {"tasks": [{"id": 1, "data": {}}, {"id": 2, "data": {}}], "label_config": CONFIG}
     assert [r["result"] for r in client.post("/predict", json=body).json()["results"]] == [[], []]
     assert predict(client, "example.jpg", keypoints(POINTS[:3])).json()["results"][0]["result"] == []
+    three_and_a_negative = keypoints(POINTS[:3]) + keypoints(POINTS[3:], positive=False)
+    assert predict(client, "example.jpg", three_and_a_negative).json()["results"][0]["result"] == []
 
 
 @pytest.mark.parametrize(
@@ -84,6 +136,18 @@ def test_no_context_or_too_few_points_give_one_empty_prediction_per_task(client)
 def test_what_is_refused(client, image, config, status, reason):
     answer = predict(client, image, keypoints(POINTS), config=config)
     assert answer.status_code == status and reason in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("regions", "reason"),
+    [
+        (keypoints(POINTS) + keypoints([(400, 300)], positive="no"), "is_positive must be true or false, got str"),
+        (keypoints(POINTS) + keypoints([(900, 300)], positive=False), "negative clicks lie outside the 640x640 image"),
+    ],
+)
+def test_bad_keypoints_are_refused(client, regions, reason):
+    answer = predict(client, "example.jpg", regions)
+    assert answer.status_code == 400 and reason in answer.json()["error"] and "\n" not in answer.json()["error"]
 
 
 def test_label_studio_urls_get_the_api_key_and_others_do_not():

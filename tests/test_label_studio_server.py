@@ -19,12 +19,14 @@ import subprocess
 import sys
 import time
 
+import cv2
 import httpx2 as httpx
 import numpy as np
 import pytest
 
+from polyseg import Segmenter
 from provision import LABEL_STUDIO_VERSION, ProvisionError, label_studio
-from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou
+from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou, worktree_env
 
 pytestmark = pytest.mark.skipif(os.environ.get("POLYSEG_SKIP_INTEGRATION") == "1",
                                 reason="POLYSEG_SKIP_INTEGRATION=1")
@@ -98,7 +100,7 @@ def label_studio_url(tmp_path_factory):
 def backend_url(label_studio_url, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("backend") / "backend.log"
-    env = {**os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": TOKEN}
+    env = worktree_env({**os.environ, "LABEL_STUDIO_URL": label_studio_url, "LABEL_STUDIO_API_KEY": TOKEN})
     cmd = [sys.executable, "-m", "polyseg.cli", "serve", "--label-studio", "--port", str(port),
            "--basic-auth", ":".join(BASIC)]
     with open(log, "w") as out:
@@ -179,6 +181,27 @@ def test_fewer_than_four_keypoints_give_an_empty_result(ls, project):
 def test_negative_keypoints_do_not_count_as_extreme_points(ls, project):
     regions = [keypoint(x, y, "Car") for x, y in POINTS[:3]] + [keypoint(10, 10, "Car", positive=False)]
     assert interactive(ls, project, regions)["result"] == []
+
+
+def test_a_negative_keypoint_corrects_the_polygon(ls, project):
+    """Alt-click with the smart keypoint tool: the UI sends every keypoint of the label so far, the Alt-clicked one
+    with ``"is_positive": false``; the first four positive ones stay the extreme points."""
+    four = [keypoint(x, y, "Car") for x, y in POINTS]
+    (plain,) = interactive(ls, project, four)["result"]
+    (corrected,) = interactive(ls, project, four + [keypoint(400, 300, "Car", positive=False)])["result"]
+    assert corrected["value"]["polygonlabels"] == ["Car"]
+    assert corrected["value"]["points"] != plain["value"]["points"]
+    with Segmenter.from_pretrained() as seg:
+        wanted = seg.segment(cv2.imread(str(EXAMPLE_JPG)), POINTS, negative=[(400, 300)], image_format="BGR").mask
+    assert iou(polygon_mask(corrected), wanted) > 0.98
+
+
+def test_a_fifth_positive_keypoint_is_a_correction(ls, project):
+    five = [keypoint(x, y, "Car") for x, y in [*POINTS, (620, 360)]]
+    (region,) = interactive(ls, project, five)["result"]
+    with Segmenter.from_pretrained() as seg:
+        wanted = seg.segment(cv2.imread(str(EXAMPLE_JPG)), POINTS, positive=[(620, 360)], image_format="BGR").mask
+    assert iou(polygon_mask(region), wanted) > 0.98
 
 
 def test_a_smart_box_gives_a_polygon_too(ls, project):

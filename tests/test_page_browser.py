@@ -13,14 +13,17 @@ import shutil
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from polyseg import Segmenter
 from provision import ProvisionError, chromium
 from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, filled, iou, serve_process
 
@@ -69,8 +72,10 @@ def wait_status(browser, wanted: str, timeout: float = 20) -> None:
                                           f"page status never became {wanted!r}")
 
 
-def click_image(browser, canvas, x: float, y: float, then_drag_to=None) -> None:
-    """Click (or drag) at image pixel-centre coordinates, whatever the canvas' displayed scale."""
+def click_image(browser, canvas, x: float, y: float, then_drag_to=None, *, right: bool = False,
+                shift: bool = False) -> None:
+    """Click (right-click, shift-click or drag) at image pixel-centre coordinates, whatever the canvas' displayed
+    scale."""
     rect = browser.execute_script("const r = arguments[0].getBoundingClientRect();"
                                   "return [r.width, r.height, arguments[0].width, arguments[0].height];", canvas)
     sx, sy = rect[0] / rect[2], rect[1] / rect[3]
@@ -79,7 +84,11 @@ def click_image(browser, canvas, x: float, y: float, then_drag_to=None) -> None:
         return round((px + 0.5) * sx - rect[0] / 2), round((py + 0.5) * sy - rect[1] / 2)
 
     chain = ActionChains(browser).move_to_element_with_offset(canvas, *offset(x, y))
-    if then_drag_to is None:
+    if right:
+        chain.context_click().perform()
+    elif shift:
+        chain.key_down(Keys.SHIFT).click().key_up(Keys.SHIFT).perform()
+    elif then_drag_to is None:
         chain.click().perform()
     else:
         chain.click_and_hold().move_to_element_with_offset(canvas, *offset(*then_drag_to)).release().perform()
@@ -125,6 +134,87 @@ def test_clicking_the_four_extreme_points_draws_the_polygon(page, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("POLYSEG_PAGE_SCREENSHOT"):
         shutil.copy(shot, os.environ["POLYSEG_PAGE_SCREENSHOT"])
+
+
+def answer_with(page, condition: str, timeout: float = 20) -> dict:
+    """The page's answer once ``condition`` (JavaScript on ``r``, the answer) holds, and the page shows it."""
+    WebDriverWait(page, timeout).until(
+        lambda b: b.execute_script(f"const r = window.polysegPage.result; return r !== null && ({condition});"),
+        f"no answer with {condition}")
+    wait_status(page, "done")
+    return page.execute_script("return window.polysegPage.result;")
+
+
+def outline(page, canvas) -> dict:
+    """Clear, click the four extreme points, and the first answer."""
+    page.find_element(By.ID, "clear").click()
+    for x, y in POINTS:
+        click_image(page, canvas, x, y)
+    return answer_with(page, "r.prompt.extreme_points !== null && r.prompt.positive.length === 0")
+
+
+def near(got, wanted) -> bool:
+    """Clicks land within whole CSS pixels of where they were meant."""
+    return np.asarray(got).shape == np.shape(wanted) and np.abs(np.asarray(got) - wanted).max() <= 2.0
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with Segmenter.from_pretrained() as seg:
+        yield seg
+
+
+def test_clicks_after_the_outline_correct_it_at_once(page, reference):
+    canvas = page.find_element(By.ID, "canvas")
+    first = outline(page, canvas)
+    click_image(page, canvas, 620, 360)  # a click: add what was missed
+    answer_with(page, "r.prompt.positive.length === 1")
+    click_image(page, canvas, 400, 300, right=True)  # a right-click: remove what was taken
+    corrected = answer_with(page, "r.prompt.negative.length === 1")
+    prompt = corrected["prompt"]  # what the server read from every click so far
+    assert near(prompt["extreme_points"], POINTS)
+    assert near(prompt["positive"], [(620, 360)]) and near(prompt["negative"], [(400, 300)])
+    assert corrected["polygon"] != first["polygon"]
+    wanted = reference.segment(cv2.imread(str(EXAMPLE_JPG)), prompt["extreme_points"], positive=prompt["positive"],
+                               negative=prompt["negative"], image_format="BGR")
+    assert iou(filled(corrected["polygon"], GOLDEN_MASK.shape), filled(wanted.polygon, GOLDEN_MASK.shape)) > 0.98
+    assert "2 correction(s)" in page.find_element(By.ID, "status").text
+    # each click is drawn: extreme points red, positive corrections green, negative ones magenta (off the +/- sign)
+    (px, py), (nx, ny) = prompt["positive"][0], prompt["negative"][0]
+    assert pixel(page, px + 2, py + 2)[:3] == [0, 200, 0]
+    assert pixel(page, nx + 2, ny + 2)[:3] == [255, 0, 255]
+    ex, ey = prompt["extreme_points"][1]  # the top-most one, on the outline's edge
+    assert pixel(page, ex + 0.5, ey + 0.5)[:3] == [255, 0, 0]
+    click_image(page, canvas, 450, 330, shift=True)  # a shift-click: a negative one too
+    assert near(answer_with(page, "r.prompt.negative.length === 2")["prompt"]["negative"], [(400, 300), (450, 330)])
+
+
+def test_undo_takes_back_the_last_click_with_the_button_or_ctrl_z(page):
+    canvas = page.find_element(By.ID, "canvas")
+    first = outline(page, canvas)
+    click_image(page, canvas, 620, 360)
+    answer_with(page, "r.prompt.positive.length === 1")
+    click_image(page, canvas, 400, 300, right=True)
+    answer_with(page, "r.prompt.negative.length === 1")
+    page.find_element(By.ID, "undo").click()
+    undone = answer_with(page, "r.prompt.negative.length === 0")
+    assert near(undone["prompt"]["positive"], [(620, 360)])
+
+    def ctrl_z():
+        ActionChains(page).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+
+    ctrl_z()
+    again = answer_with(page, "r.prompt.positive.length === 0")
+    assert again["polygon"] == first["polygon"]  # the first answer, asked again
+    assert pixel(page, 620.5, 360.5)[:3] != [0, 200, 0]  # the marker is gone
+    ctrl_z()  # now an extreme point: no outline until there are four again
+    WebDriverWait(page, 10).until(lambda b: b.execute_script("return window.polysegPage.result === null;"))
+    assert len(page.execute_script("return window.polysegPage.points;")) == 3
+    assert status(page) == "ready" and "3 of 4 extreme points" in page.find_element(By.ID, "status").text
+    click_image(page, canvas, 400, 300, right=True)  # a negative click corrects an outline: none yet
+    assert page.execute_script("return window.polysegPage.corrections.length;") == 0
+    click_image(page, canvas, *POINTS[3])
+    assert answer_with(page, "r.prompt.positive.length === 0")["polygon"] == first["polygon"]
 
 
 def test_the_tolerance_slider_asks_again(page):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polyseg.prompt import NoPrompt, Prompt, tool_prompt
+from polyseg.prompt import MAX_TOOL_CLICKS, NoPrompt, Prompt, tool_prompt
 
 POINTS = [(25, 32), (40, 17), (55, 32), (40, 47)]  # left, top, right, bottom
 BOX = (25, 17, 55, 47)
@@ -53,19 +53,39 @@ def test_scaled_maps_pixel_centres_with_the_image():
     assert prompt.negative.tolist() == [[9.5, 9.5]]
 
 
-def test_a_tool_prompt_takes_the_outermost_four_of_many_clicks():
-    inner = [(40, 30), (45, 33)]
-    prompt = tool_prompt(np.array(inner + POINTS[::-1]), None)
-    assert sorted(map(tuple, prompt.extreme_points.tolist())) == sorted(POINTS)
-    assert prompt.box is None and not prompt.has_clicks  # the other clicks are not used yet
+def test_a_tool_prompt_takes_the_first_four_positive_clicks_as_the_extreme_points():
+    prompt = tool_prompt(np.array(POINTS), None)
+    assert prompt.extreme_points.tolist() == [list(p) for p in POINTS]
+    assert prompt.box is None and not prompt.has_clicks
 
 
-def test_a_tool_prompt_falls_back_to_the_box():
-    prompt = tool_prompt(np.array(POINTS[:3]), np.array(BOX, float))
+def test_later_positive_clicks_and_every_negative_one_are_corrections():
+    inner, outer = (40, 30), (70, 32)  # a fifth click inside the object, a sixth outside the first four
+    prompt = tool_prompt(np.array(POINTS + [inner, outer]), None, negative=np.array([(30, 45)]))
+    assert prompt.extreme_points.tolist() == [list(p) for p in POINTS]  # not the outermost four
+    assert prompt.positive.tolist() == [list(inner), list(outer)]  # in click order
+    assert prompt.negative.tolist() == [[30, 45]]
+
+
+def test_with_a_box_every_click_is_a_correction():
+    prompt = tool_prompt(np.array(POINTS), np.array(BOX, float), negative=np.array([(30, 45)]))
     assert prompt.extreme_points is None and prompt.box.tolist() == list(BOX)
+    assert prompt.positive.tolist() == [list(p) for p in POINTS]
+    assert prompt.negative.tolist() == [[30, 45]]
+    assert tool_prompt(np.zeros((0, 2)), np.array(BOX, float)).has_clicks is False
 
 
-def test_a_tool_prompt_needs_four_clicks_or_a_box():
+def test_a_tool_prompt_needs_four_positive_clicks_or_a_box():
     with pytest.raises(NoPrompt, match=r"need 4 extreme points or a box: at least 4 positive points in pos_points "
-                                        r"\(the outermost 4 are the object's extreme points\) or obj_bbox, got 3 points"):
+                                        r"\(the first 4 are the object's extreme points, later ones corrections\) or "
+                                        r"obj_bbox, got 3 points"):
         tool_prompt(np.array(POINTS[:3]), None, points_name="pos_points", box_name="obj_bbox")
+    with pytest.raises(NoPrompt, match="got 3 points"):  # negative clicks do not make a prompt
+        tool_prompt(np.array(POINTS[:3]), None, negative=np.array(POINTS))
+
+
+def test_a_tool_prompt_takes_a_bounded_number_of_clicks():
+    many = np.tile(np.array([(40.0, 32.0)]), (MAX_TOOL_CLICKS - 4, 1))  # with the extreme points: the most
+    assert len(tool_prompt(np.concatenate([POINTS, many]), None).positive) == MAX_TOOL_CLICKS - 4
+    with pytest.raises(ValueError, match=f"at most {MAX_TOOL_CLICKS} clicks per object, got {MAX_TOOL_CLICKS + 1} "):
+        tool_prompt(np.concatenate([POINTS, many]), None, negative=np.array([(1.0, 1.0)]))

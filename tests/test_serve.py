@@ -10,6 +10,7 @@ import os
 import socket
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -17,7 +18,7 @@ from starlette.testclient import TestClient
 from polyseg import Segmenter, cli
 from polyseg.serve.app import create_app
 from polyseg.serve.cli import build_parser
-from serve_support import GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou, serve_process
+from serve_support import EXAMPLE_JPG, GOLDEN_MASK, POINTS, ROOT, cvat_mask, example_b64, filled, iou, serve_process
 
 STATIC = ROOT / "src" / "polyseg" / "serve" / "static"
 
@@ -80,11 +81,40 @@ def test_a_box_instead_of_points(client):
     assert iou(filled(answer.json()["polygon"], GOLDEN_MASK.shape), GOLDEN_MASK) > 0.8
 
 
+def test_clicks_after_the_first_four_and_negative_clicks_correct_the_outline(client, segmenter):
+    """The page sends every click so far: the first four positive ones are the extreme points, the rest corrections;
+    the answer says which is which."""
+    answer = segment(client, points=POINTS + [[620, 360]], negative=[[400, 300]])
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["prompt"] == {"extreme_points": POINTS, "box": None, "positive": [[620, 360]],
+                              "negative": [[400, 300]]}
+    image = cv2.imread(str(EXAMPLE_JPG))
+    wanted = segmenter.segment(image, POINTS, positive=[(620, 360)], negative=[(400, 300)], image_format="BGR")
+    assert data["polygon"] == wanted.polygon.round(2).tolist()
+    assert data["polygon"] != segment(client, points=POINTS).json()["polygon"]
+
+
+def test_with_a_box_every_click_is_a_correction(client):
+    data = segment(client, box=[336, 261, 591, 385], points=[[450, 330]], negative=[[345, 270]]).json()
+    assert data["prompt"] == {"extreme_points": None, "box": [336, 261, 591, 385], "positive": [[450, 330]],
+                              "negative": [[345, 270]]}
+
+
 def test_the_cvat_contract_over_http(client):
     body = {"image": example_b64(), "pos_points": POINTS, "neg_points": [], "obj_bbox": None}
     answer = client.post("/api/cvat", json=body)
     assert answer.status_code == 200
     assert iou(cvat_mask(answer.json(), GOLDEN_MASK.shape), GOLDEN_MASK) > 0.95
+
+
+def test_the_cvat_contract_over_http_takes_negative_points_as_corrections(client, segmenter):
+    body = {"image": example_b64(), "pos_points": POINTS, "neg_points": [[400, 300]], "obj_bbox": None}
+    answer = client.post("/api/cvat", json=body).json()
+    plain = client.post("/api/cvat", json={**body, "neg_points": []}).json()
+    image = cv2.imread(str(EXAMPLE_JPG))
+    assert answer["points"] != plain["points"]
+    assert answer["points"] == segmenter.segment(image, POINTS, negative=[(400, 300)], image_format="BGR").to_cvat()["points"]
 
 
 @pytest.mark.parametrize(
@@ -100,6 +130,10 @@ def test_the_cvat_contract_over_http(client):
         ("/api/segment", {"image": "IMAGE", "points": POINTS[:2]}, 400, "4 extreme points or a box"),
         ("/api/segment", {"image": "IMAGE", "points": POINTS, "tolerance": "x"}, 400, "tolerance"),
         ("/api/segment", {"image": "IMAGE", "points": [[1, float("nan")]] * 4}, 400, "not valid JSON"),
+        ("/api/segment", {"image": "IMAGE", "points": POINTS, "negative": [1, 2]}, 400, "negative must have shape"),
+        ("/api/segment", {"image": "IMAGE", "points": POINTS, "negative": [[1, 900]]}, 400,
+         "negative clicks lie outside the 640x640 image"),
+        ("/api/segment", {"image": "IMAGE", "points": POINTS[:3], "negative": POINTS}, 400, "got 3 points"),
         ("/api/cvat", {"image": "IMAGE", "pos_points": [[1, 1]]}, 400, "at least 4"),
     ],
 )

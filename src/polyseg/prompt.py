@@ -29,6 +29,9 @@ ImageFormat = Literal["RGB", "BGR"]
 OUTSIDE_TOLERANCE = 1.0
 #: Smallest extent (in pixels) the prompt must span in x and in y.
 MIN_SPAN = 2.0
+#: Most clicks (positive and negative, the extreme points among them) a labeling tool may send for one object: a
+#: hand makes a few dozen; the bound keeps a request's work bounded.
+MAX_TOOL_CLICKS = 1000
 
 
 def as_rgb_image(image: Any, image_format: str = "RGB") -> np.ndarray:
@@ -346,39 +349,46 @@ class NoPrompt(ValueError):
     """A labeling tool's clicks make no prompt: fewer than four positive clicks and no box."""
 
 
-def tool_prompt(positive: np.ndarray, box: np.ndarray | None, *, points_name: str = "points",
-                box_name: str = "box") -> Prompt:
+def tool_prompt(positive: np.ndarray, box: np.ndarray | None, *, negative: np.ndarray | None = None,
+                points_name: str = "points", box_name: str = "box") -> Prompt:
     """The prompt of a labeling tool's clicks and rectangle: the rule CVAT, Label Studio and the page share.
 
-    Four or more positive clicks are the extreme points: the outermost four of them (the left-, top-, right- and
-    bottom-most; the others are not used yet). With fewer, the box is the prompt.
+    Tools send every click so far each time. With a box, the box is the prompt and every click is a correction.
+    Without one, the first four positive clicks are the object's extreme points and later positive clicks are
+    corrections. Negative clicks are always corrections. :meth:`polyseg.Segmenter.segment` answers the prompt with
+    its first answer, refined by the corrections when there are any.
 
     Parameters
     ----------
     positive : (N, 2) float
-        The positive clicks, pixel centres.
+        The positive clicks in click order, pixel centres.
     box : (4,) float or None
         ``(x0, y0, x1, y1)``, pixel centres (a tool's rectangle goes through :func:`box_from_edges` first).
+    negative : (M, 2) float or None
+        The negative clicks, pixel centres.
     points_name, box_name : str
         What the tool calls them, for the error message.
 
     Raises
     ------
     NoPrompt
-        If there are fewer than four clicks and no box (a ``ValueError``).
+        If there are fewer than four positive clicks and no box (a ``ValueError``).
     ValueError
-        If the box is malformed.
+        If the box is malformed, or there are more than :data:`MAX_TOOL_CLICKS` clicks.
     """
     positive = np.asarray(positive, dtype=np.float64).reshape(-1, 2)
-    if len(positive) >= 4:
-        outermost = [positive[:, 0].argmin(), positive[:, 1].argmin(), positive[:, 0].argmax(), positive[:, 1].argmax()]
-        return Prompt(extreme_points=positive[outermost])
-    if box is None:
+    negative = np.zeros((0, 2)) if negative is None else np.asarray(negative, dtype=np.float64).reshape(-1, 2)
+    if len(positive) + len(negative) > MAX_TOOL_CLICKS:
+        raise ValueError(f"at most {MAX_TOOL_CLICKS} clicks per object, got {len(positive) + len(negative)} "
+                         f"({len(positive)} positive, {len(negative)} negative)")
+    if box is not None:
+        return Prompt(box=box, positive=positive, negative=negative)
+    if len(positive) < 4:
         raise NoPrompt(
-            f"need 4 extreme points or a box: at least 4 positive points in {points_name} (the outermost 4 are the "
-            f"object's extreme points) or {box_name}, got {len(positive)} points"
+            f"need 4 extreme points or a box: at least 4 positive points in {points_name} (the first 4 are the "
+            f"object's extreme points, later ones corrections) or {box_name}, got {len(positive)} points"
         )
-    return Prompt(box=box)
+    return Prompt(extreme_points=positive[:4], positive=positive[4:], negative=negative)
 
 
 def check_tolerance(tolerance: Any) -> float:

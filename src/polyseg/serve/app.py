@@ -6,8 +6,8 @@ Routes
 - ``GET /`` the page (with ``label_studio=True``: the health answer, as label-studio-ml's ``/``)
 - ``GET /page``, ``GET /static/...`` the page and its files (served locally, no CDN)
 - ``GET /health`` ``{"status": "UP", "model_class": "polyseg", "model_version": ...}``
-- ``POST /api/segment`` the page's request: base64 image, points or box, tolerance -> polygon and files
-  (:mod:`polyseg.serve.page`)
+- ``POST /api/segment`` the page's request: base64 image, points or box and corrective clicks, tolerance ->
+  polygon, the prompt as read, and files (:mod:`polyseg.serve.page`)
 - ``POST /api/cvat`` the CVAT interactor contract (:mod:`polyseg.serve.cvat`)
 - ``POST /setup``, ``POST /predict``, ``POST /webhook``, ``GET /metrics`` with ``label_studio=True``
   (:mod:`polyseg.serve.label_studio`)

@@ -15,8 +15,14 @@ polygon comes back the same way (as ``Segmentation.to_cvat``). ``obj_bbox`` is a
 given by its edges: cvat-canvas's ``interactionHandler.ts`` takes ``[x, y, x + width, y + height]`` of the drawn
 SVG box, and CVAT exports rectangles as ``Bbox(x0, y0, x1 - x0, y1 - y0)`` (``dataset_manager/bindings.py``),
 COCO's convention; it becomes a box prompt by :func:`polyseg.prompt.box_from_edges`, as Label Studio's
-rectangles and data-set boxes do. ``neg_points`` and ``threshold`` are accepted and ignored: the model takes four
-extreme points or a box.
+rectangles and data-set boxes do. ``threshold`` is accepted and ignored.
+
+Corrections: CVAT sends every point of the interaction each time, the positive ones (left clicks) and the negative
+ones (right clicks, which cvat-canvas's ``interactionHandler.ts`` adds only when the function's ``min_neg_points``
+is 0 or more) in two lists, so the order between the lists is lost. :func:`polyseg.prompt.tool_prompt` reads them:
+the first four positive points are the extreme points (or ``obj_bbox`` is the box), later positive points and all
+negative points are corrective clicks, and the whole interaction is replayed in one
+:meth:`polyseg.Segmenter.segment` (the first answer, refined by the corrections).
 
 This module needs only polyseg: the nuclio function in ``integrations/cvat`` and ``polyseg serve`` share it.
 """
@@ -51,24 +57,26 @@ def interactor_response(seg: Segmentation) -> dict[str, Any]:
 def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolerance: float = 1.4) -> dict[str, Any]:
     """Answer one CVAT interactor request.
 
-    The prompt is :func:`polyseg.prompt.tool_prompt` of ``pos_points`` and ``obj_bbox`` (read by its edges):
-    four or more positive points are the extreme points (the outermost four of them); with fewer, the box.
+    The prompt is :func:`polyseg.prompt.tool_prompt` of ``pos_points``, ``neg_points`` and ``obj_bbox`` (read by
+    its edges): with a box, every point is a correction; without one, the first four positive points are the
+    extreme points and later positive points, like all negative ones, are corrections.
 
     Raises
     ------
     BadRequest
-        For a malformed body, bad base64, an image that does not decode or has too many pixels, too few points
-        and no box, points outside the image, or a mask too large to answer with; the message is one line.
+        For a malformed body, bad base64, an image that does not decode or has too many pixels, too few positive
+        points and no box, too many points, points outside the image, or a mask too large to answer with; the
+        message is one line.
     """
     data = rq.parse_json(body)
     if "image" not in data:
         raise rq.BadRequest("missing 'image' (base64 of the frame)")
     pos = rq.point_list(data.get("pos_points"), "pos_points")
-    rq.point_list(data.get("neg_points"), "neg_points")  # checked, not used: the model takes no clicks yet
+    neg = rq.point_list(data.get("neg_points"), "neg_points")
     edges = rq.box(data.get("obj_bbox"), "obj_bbox")
     try:
-        prompt = tool_prompt(pos, None if edges is None else box_from_edges(edges), points_name="pos_points",
-                             box_name="obj_bbox")
+        prompt = tool_prompt(pos, None if edges is None else box_from_edges(edges), negative=neg,
+                             points_name="pos_points", box_name="obj_bbox")
     except ValueError as exc:
         raise rq.BadRequest(str(exc)) from None
     image = rq.decode_image(rq.decode_base64(data["image"]))

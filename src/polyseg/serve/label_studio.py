@@ -9,11 +9,18 @@ caller, ``label_studio/ml/api_connector.py`` and ``ml/models.py`` of the ``label
   interactive view takes ``results[0]`` and rejects an empty list, so a task without a usable prompt gets an
   entry with an empty ``result``.
 
-The context holds the smart regions the annotator drew, in percent of the image (``original_width`` /
-``original_height`` give the pixel size). Four or more positive keypoints are the extreme points; a rectangle
-is a box; fewer than four points and no rectangle give an empty result. The answer is one ``polygonlabels``
-region in percent, for the first ``PolygonLabels`` tag of the labeling config, with the label the annotator
-chose and the model's score.
+The context holds smart regions, in percent of the image (``original_width`` / ``original_height`` give the pixel
+size). The labeling UI sends, each time a smart region is drawn, moved or deleted, every smart region of the same
+kind and label on that image, in the annotation's order (``getConnectedDynamicRegions`` in the editor's
+``mixins/Regions.js``): all the keypoints of a label so far, or its rectangles. A keypoint Alt-clicked with the
+smart tool is negative, ``"is_positive": false`` at the top level of its result item (``serialize`` of
+``regions/KeyPointRegion.jsx``; label-studio-ml-backend's SAM examples read it there). Which regions are the prompt
+is :func:`polyseg.prompt.tool_prompt`'s rule, as for CVAT and the page: the first four positive keypoints are the
+extreme points, later ones and every negative keypoint corrections; a rectangle is a box, and every keypoint sent
+with it a correction (the UI sends a rectangle and keypoints together only if a client puts both in one context);
+fewer than four positive keypoints and no rectangle give an empty result. The answer is one ``polygonlabels``
+region in percent, for the first ``PolygonLabels`` tag of the labeling config, with the label the annotator chose
+and the model's score.
 
 Images: task URLs on the Label Studio instance (``/data/upload/...``, or absolute URLs of its origin: the same
 scheme, host and port) are fetched from ``LABEL_STUDIO_URL`` with ``LABEL_STUDIO_API_KEY`` (``Authorization:
@@ -92,12 +99,21 @@ class ContextPrompt:
 
 
 def read_prompt(context: Any) -> ContextPrompt | None:
-    """The prompt of an interactive context: :func:`polyseg.prompt.tool_prompt` of the positive keypoints and
-    the last rectangle (read by its edges), converted from percent to pixel-centre coordinates; ``None`` when
-    there is no usable prompt (fewer than four keypoints and no rectangle)."""
+    """The prompt of an interactive context: :func:`polyseg.prompt.tool_prompt` of the positive keypoints, the
+    negative ones (``"is_positive": false``) and the last rectangle (read by its edges), converted from percent to
+    pixel-centre coordinates; ``None`` when there is no usable prompt (fewer than four positive keypoints and no
+    rectangle).
+
+    Raises
+    ------
+    BadRequest
+        For regions without a usable image size or coordinates, a keypoint whose ``is_positive`` is not true or
+        false, or more clicks than :data:`polyseg.prompt.MAX_TOOL_CLICKS`.
+    """
     if not isinstance(context, dict) or not isinstance(context.get("result"), list):
         return None
-    points, boxes, label, size = [], [], None, None
+    points: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    boxes, label, size = [], None, None
     for region in context["result"]:
         if not isinstance(region, dict) or not isinstance(region.get("value"), dict):
             continue
@@ -114,8 +130,12 @@ def read_prompt(context: Any) -> ContextPrompt | None:
                                 f"{w} x {h}")
         size = (w, h)
         try:
-            if kind == "keypointlabels" and region.get("is_positive", True) is not False:
-                points.append((float(value["x"]) * w / 100 - 0.5, float(value["y"]) * h / 100 - 0.5))
+            if kind == "keypointlabels":
+                positive = region.get("is_positive", True)
+                if positive not in (True, False):
+                    raise rq.BadRequest(f"a keypoint's is_positive must be true or false, got "
+                                        f"{type(positive).__name__}")
+                points[bool(positive)].append((float(value["x"]) * w / 100 - 0.5, float(value["y"]) * h / 100 - 0.5))
             elif kind == "rectanglelabels":
                 x, y = float(value["x"]) * w / 100, float(value["y"]) * h / 100
                 width, height = float(value["width"]), float(value["height"])
@@ -136,7 +156,8 @@ def read_prompt(context: Any) -> ContextPrompt | None:
     if size is None:
         return None
     try:
-        prompt = tool_prompt(np.reshape(points, (-1, 2)), boxes[-1] if boxes else None)
+        prompt = tool_prompt(np.reshape(points[True], (-1, 2)), boxes[-1] if boxes else None,
+                             negative=np.reshape(points[False], (-1, 2)))
     except NoPrompt:
         return None
     except ValueError as exc:

@@ -1,5 +1,6 @@
-// polyseg's try-it page: open an image, click four extreme points or drag a box, see the polygon at once.
-// No build step, no dependencies: it talks to POST /api/segment of `polyseg serve`.
+// polyseg's try-it page: open an image, click four extreme points or drag a box, see the polygon at once; then
+// correct it with more clicks (click: add what was missed; right-click or shift-click: remove what was taken).
+// No build step, no dependencies: it talks to POST /api/segment of `polyseg serve`, sending every click so far.
 "use strict";
 
 const canvas = document.getElementById("canvas");
@@ -8,12 +9,19 @@ const fileInput = document.getElementById("file");
 const tolerance = document.getElementById("tolerance");
 const toleranceValue = document.getElementById("tolerance-value");
 const labelInput = document.getElementById("label");
+const undoButton = document.getElementById("undo");
 const statusLine = document.getElementById("status");
 const token = new URLSearchParams(location.search).get("token");
 
-// Exposed for tests and for the curious: the last answer of the server and the current prompt.
+// Exposed for tests and for the curious: the last answer of the server and the current prompt. `points` are the
+// four extreme-point clicks, `corrections` the later clicks in order ({x, y, positive}).
 const state = window.polysegPage = { image: null, dataUrl: null, fileName: "image.jpg", points: [], box: null,
-  drag: null, result: null, requests: 0 };
+  corrections: [], drag: null, result: null, requests: 0 };
+
+const MARKERS = { extreme: "rgb(255, 0, 0)", positive: "rgb(0, 200, 0)", negative: "rgb(255, 0, 255)" };
+
+// The first outline needs four extreme points or a box; clicks after that are corrections.
+function hasPrompt() { return state.points.length === 4 || state.box !== null; }
 
 function setStatus(kind, text) { document.body.dataset.status = kind; statusLine.textContent = text; }
 
@@ -48,18 +56,35 @@ function draw() {
     ctx.lineWidth = lw;
     ctx.strokeRect(box[0] + 0.5, box[1] + 0.5, box[2] - box[0], box[3] - box[1]);
   }
-  for (const [x, y] of state.points) {
-    ctx.beginPath();
-    ctx.arc(x + 0.5, y + 0.5, 2.5 * lw, 0, 2 * Math.PI);
-    ctx.fillStyle = "rgb(255, 0, 0)";
-    ctx.fill();
-  }
+  for (const [x, y] of state.points) marker(x, y, MARKERS.extreme, null, lw);
+  for (const c of state.corrections) marker(c.x, c.y, MARKERS[c.positive ? "positive" : "negative"],
+    c.positive ? "+" : "-", lw);
+  undoButton.disabled = !(state.corrections.length || state.points.length || state.box);
+}
+
+// A filled disc; corrections get a white ring and a white + or - (so they differ by more than colour).
+function marker(x, y, colour, sign, lw) {
+  const r = 2.5 * lw, cx = x + 0.5, cy = y + 0.5;
+  ctx.beginPath();
+  ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+  ctx.fillStyle = colour;
+  ctx.fill();
+  if (!sign) return;
+  ctx.strokeStyle = "rgb(255, 255, 255)";
+  ctx.lineWidth = lw / 2;
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(cx - r / 2, cy); ctx.lineTo(cx + r / 2, cy);
+  if (sign === "+") { ctx.moveTo(cx, cy - r / 2); ctx.lineTo(cx, cy + r / 2); }
+  ctx.stroke();
 }
 
 async function segment() {
-  if (!state.dataUrl || (state.points.length < 4 && !state.box)) return;
+  if (!state.dataUrl || !hasPrompt()) return;
+  // Every click so far; the server tells which are the extreme points and which corrections.
+  const clicks = (positive) => state.corrections.filter((c) => c.positive === positive).map((c) => [c.x, c.y]);
   const body = { image: state.dataUrl, tolerance: Number(tolerance.value), label: labelInput.value || "object",
-    file_name: state.fileName, points: state.points, box: state.box };  // the server tells which is the prompt
+    file_name: state.fileName, points: [...state.points, ...clicks(true)], negative: clicks(false), box: state.box };
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
   const id = ++state.requests;
@@ -79,14 +104,56 @@ async function segment() {
   draw();
   for (const name of ["coco", "labelme", "cvat"]) document.getElementById("dl-" + name).disabled = !answer.files[name];
   const ms = Math.round(performance.now() - t0);
+  const corrections = answer.prompt.positive.length + answer.prompt.negative.length;
   setStatus("done", `polygon: ${answer.polygon.length} vertices, ${answer.parts.length} part(s), ` +
-    `area ${answer.area} px, score ${answer.score.toFixed(3)}, tolerance ${answer.tolerance} px (${ms} ms)`);
+    `area ${answer.area} px, score ${answer.score.toFixed(3)}, tolerance ${answer.tolerance} px` +
+    (corrections ? `, ${corrections} correction(s)` : "") + ` (${ms} ms)`);
+}
+
+// No outline until the prompt is complete again; an answer still on its way is dropped.
+function forgetResult() {
+  state.result = null;
+  state.requests++;
+  for (const name of ["coco", "labelme", "cvat"]) document.getElementById("dl-" + name).disabled = true;
 }
 
 function clearPrompt() {
-  state.points = []; state.box = null; state.drag = null; state.result = null;
-  for (const name of ["coco", "labelme", "cvat"]) document.getElementById("dl-" + name).disabled = true;
+  state.points = []; state.box = null; state.corrections = []; state.drag = null;
+  forgetResult();
   setStatus("idle", "");
+  draw();
+}
+
+function pointsStatus() { setStatus("ready", `${state.points.length} of 4 extreme points`); }
+
+function addClick([x, y], positive) {
+  if (hasPrompt()) {
+    state.corrections.push({ x, y, positive });
+    segment();
+  } else if (positive) {
+    state.points.push([x, y]);
+    if (hasPrompt()) segment();
+    else pointsStatus();
+  } else {
+    setStatus("ready", "negative clicks correct an outline: click the four extreme points (or drag a box) first");
+  }
+  draw();
+}
+
+// Undo the last click: a correction (asking again with the others), else an extreme point, else the box.
+function undo() {
+  if (state.corrections.length) {
+    state.corrections.pop();
+    segment();
+  } else if (state.points.length) {
+    state.points.pop();
+    forgetResult();
+    pointsStatus();
+  } else if (state.box) {
+    state.box = null;
+    forgetResult();
+    setStatus("ready", "");
+  }
   draw();
 }
 
@@ -108,8 +175,11 @@ fileInput.addEventListener("change", () => {
   reader.readAsDataURL(file);
 });
 
+canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());  // a right-click is a negative click
 canvas.addEventListener("mousedown", (ev) => {
   if (!state.image) return;
+  if (ev.button === 2) { addClick(imagePoint(ev), false); return; }
+  if (ev.button !== 0) return;
   const [x, y] = imagePoint(ev);
   state.drag = [x, y, x, y];
   state.dragStart = [ev.clientX, ev.clientY];
@@ -126,23 +196,28 @@ window.addEventListener("mouseup", (ev) => {
   const [x0, y0] = state.drag;
   const [x1, y1] = imagePoint(ev);
   state.drag = null;
-  if (moved > 5) { // a box
-    state.points = [];
+  if (moved > 5) { // a box: a new object
+    state.points = []; state.corrections = [];
     state.box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
-    state.result = null;
+    forgetResult();
     segment();
-  } else { // a click: a fifth one starts a new object
-    if (state.points.length === 4 || state.box) { state.points = []; state.box = null; state.result = null; }
-    state.points.push([x1, y1]);
-    if (state.points.length === 4) segment();
-    else setStatus("ready", `${state.points.length} of 4 extreme points`);
+    draw();
+  } else { // a click: an extreme point, or after them a correction (shift-click: a negative one)
+    addClick([x1, y1], !ev.shiftKey);
   }
-  draw();
 });
 
 tolerance.addEventListener("input", () => { toleranceValue.textContent = tolerance.value; segment(); });
 labelInput.addEventListener("change", segment);
 document.getElementById("clear").addEventListener("click", clearPrompt);
+undoButton.addEventListener("click", undo);
+document.addEventListener("keydown", (ev) => {
+  const typing = ev.target instanceof HTMLInputElement && ev.target.type === "text";  // its own undo
+  if ((ev.ctrlKey || ev.metaKey) && !ev.shiftKey && ev.key.toLowerCase() === "z" && !typing) {
+    ev.preventDefault();
+    undo();
+  }
+});
 
 function download(name) {
   if (!state.result || !state.result.files[name]) return;
