@@ -33,6 +33,10 @@ from .prompt import Prompt, as_rgb_image, check_tolerance, point_array
 from .result import Segmentation
 
 
+#: Margin (fraction of the box side, per side) of a window grown to take in positive clicks outside it.
+GROWN_MARGIN = 0.3
+
+
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """One object made ready for the network by :meth:`Segmenter.prepare`.
@@ -343,8 +347,9 @@ class Segmenter:
         if outside:
             lo = np.minimum(prompt.bounds[:2], np.min(prompt.positive, axis=0))
             hi = np.maximum(prompt.bounds[2:], np.max(prompt.positive, axis=0))
-            window = CropWindow.from_box(np.concatenate([lo, hi]), size=info.input_size, margin=info.margin,
-                                         min_margin=info.min_margin)
+            # a positive click outside marks a missed part that goes on beyond the click: take in a wide margin
+            window = CropWindow.from_box(np.concatenate([lo, hi]), size=info.input_size,
+                                         margin=max(info.margin, GROWN_MARGIN), min_margin=info.min_margin)
         prev = _resample(previous.probabilities, previous.window, window)
         points = prompt.extreme_points
         positive = prompt.positive if points is None else np.concatenate([points, prompt.positive])
