@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -106,16 +107,25 @@ def summarise(rows: list[dict], max_clicks: int) -> dict:
     return out
 
 
-def run(model: Path | None, refiner: Path | None, sources, only, prompt: str, max_clicks: int, stride: int) -> dict:
+def run(
+    model: Path | None,
+    refiner: Path | None,
+    sources,
+    only,
+    prompt: str,
+    max_clicks: int,
+    stride: int,
+    source_stride: dict[str, int] | None = None,
+) -> dict:
     t0 = time.time()
     rows = []
     with Segmenter.from_pretrained(model, refiner=refiner) as seg:
         for source, frames in load_frames(sources, only).items():
-            index = 0
+            index, every = 0, (source_stride or {}).get(source, stride)
             for frame in frames:
                 for _, gt in frame.instances:
                     index += 1
-                    if (index - 1) % stride:
+                    if (index - 1) % every:
                         continue
                     curves = run_object(seg, frame.image, gt, prompt, max_clicks)
                     start = 4 if prompt == "points" else 2
@@ -148,9 +158,13 @@ def main() -> None:
     p.add_argument("--prompt", choices=("points", "box"), default="points")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--stride", type=int, default=1, help="every n-th object of each data set (1: all)")
+    p.add_argument("--source-stride", action="append", default=[], metavar="NAME=N",
+                   help="every n-th object of data set NAME (overrides --stride; repeatable)")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
-    report = run(a.model, a.refiner, sources_from_args(a), a.sources, a.prompt, a.max_clicks, a.stride)
+    source_stride = {name: int(n) for name, n in (item.split("=") for item in a.source_stride)}
+    report = run(a.model, a.refiner, sources_from_args(a), a.sources, a.prompt, a.max_clicks, a.stride, source_stride)
+    report["command"] = " ".join(["evaluate_clicks.py", *sys.argv[1:]])
     print(markdown(report["summary"]))
     print(f"{report['seconds']:.0f} s")
     if a.out:
