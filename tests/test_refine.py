@@ -1,0 +1,130 @@
+"""Corrective clicks through the public API: ``Segmenter.refine`` and ``segment(..., positive=, negative=)`` with
+the shipped correction network.
+
+The example is the bundled car; its first answer is made wrong on purpose (a box that cuts the car in half, or one
+twice its size) so that a single click has something to fix that is known without a ground-truth mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from polyseg import Segmentation, Segmenter
+from polyseg.network import BUNDLED_REFINER, bundled_model_path
+from regenerate_golden import ACCURACY, example
+
+# The car of the bundled example spans about x 336-591, y 261-385 (its extreme points).
+CAR_BOX = (336, 261, 591, 385)
+LEFT_HALF = (336, 261, 460, 385)  # a box that misses the car's right half
+
+
+def right_edge(result: Segmentation) -> int:
+    return int(np.nonzero(result.mask)[1].max())
+
+
+@pytest.fixture(scope="module")
+def seg():
+    with Segmenter.from_pretrained(config=ACCURACY) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def car():
+    image, meta = example()
+    return image, np.array(meta["extreme_points"], np.float64)
+
+
+def test_the_correction_model_is_loaded_only_when_a_correction_is_asked_for(car):
+    image, points = car
+    with Segmenter.from_pretrained() as s:
+        s.segment(image, points)
+        assert s._refiner is None  # cold start and plain use as before
+        s.refine(image, s.segment(image, points), negative=[(20, 20)])
+        assert s.refiner_info.kind == "correction" and s.refiner_info.input_channels == 6
+        assert s.refiner_info.previous_mask == "probability"
+
+
+def test_a_positive_click_outside_the_answer_takes_in_the_missed_part(seg, car):
+    image, _ = car
+    first = seg.segment(image, box=LEFT_HALF)
+    assert right_edge(first) < 480  # the first answer stops where the box does
+    click = (555, 330)  # on the car's right half, outside the first window
+    fixed = seg.refine(image, first, positive=[click])
+    assert fixed.mask[click[1], click[0]]
+    assert right_edge(fixed) > 575  # the window grew to take in the click, and the answer the missed part
+    assert fixed.window.x0 + fixed.window.width > click[0] > fixed.window.x0
+
+
+def test_a_negative_click_removes_what_was_wrongly_taken(seg, car):
+    image, points = car
+    first = seg.segment(image, points)
+    # a negative click on the car's roof, well inside the first answer
+    click = (470, 280)
+    assert first.mask[click[1], click[0]]
+    fixed = seg.refine(image, first, negative=[click])
+    assert not fixed.mask[click[1], click[0]]
+    inter = (fixed.mask & first.mask).sum()
+    assert inter / (fixed.mask | first.mask).sum() > 0.9  # a local change: the car stays
+
+
+def test_refine_is_stateless_all_clicks_each_time(seg, car):
+    image, _ = car
+    first = seg.segment(image, box=LEFT_HALF)
+    once = seg.refine(image, first, positive=[(540, 330)])
+    twice = seg.refine(image, once, positive=[(540, 330), (580, 360)])
+    assert twice.prompt.positive.tolist() == [[540, 330], [580, 360]]  # every click so far, in order
+    replayed = seg.segment(image, box=LEFT_HALF, positive=[(540, 330)])  # first answer + refine in one call
+    assert np.array_equal(replayed.mask, once.mask)
+
+
+def test_a_negative_click_outside_the_window_is_ignored(seg, car):
+    image, points = car
+    first = seg.segment(image, points)
+    with_far = seg.refine(image, first, positive=[(450, 330)], negative=[(10, 600)])
+    without = seg.refine(image, first, positive=[(450, 330)])
+    assert np.array_equal(with_far.mask, without.mask)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({}, ValueError, "at least one corrective click"),
+        ({"positive": [(700, 20)]}, ValueError, "positive clicks lie outside the 640x640 image"),
+        ({"negative": [(float("nan"), 3)]}, ValueError, "negative clicks must be finite numbers"),
+        ({"positive": [(1, 2, 3)]}, ValueError, r"\(N, 2\)"),
+    ],
+)
+def test_bad_clicks_are_refused_with_a_clear_message(seg, car, kwargs, error, match):
+    image, points = car
+    first = seg.segment(image, points)
+    with pytest.raises(error, match=match):
+        seg.refine(image, first, **kwargs)
+
+
+def test_previous_must_come_from_the_same_image_size(seg, car):
+    image, points = car
+    first = seg.segment(image, points)
+    with pytest.raises(ValueError, match="640x640 image, this one is 640x320"):
+        seg.refine(image[:320], first, positive=[(400, 300)])
+    with pytest.raises(TypeError, match="must be a Segmentation"):
+        seg.refine(image, first.mask, positive=[(400, 300)])
+    by_hand = dataclasses.replace(first, probabilities=None)
+    with pytest.raises(TypeError, match="not one built by hand"):
+        seg.refine(image, by_hand, positive=[(400, 300)])
+
+
+def test_a_first_answer_model_is_refused_as_the_refiner(car):
+    image, points = car
+    with Segmenter.from_pretrained(refiner=bundled_model_path()) as s:
+        first = s.segment(image, points)
+        with pytest.raises(ValueError, match="needs a 'correction' model"):
+            s.refine(image, first, positive=[(400, 300)])
+
+
+def test_the_refiner_ships_beside_the_first_model():
+    xml = bundled_model_path(BUNDLED_REFINER)
+    assert xml.is_file() and xml.with_suffix(".bin").is_file()
+    assert isinstance(Segmentation, type)
