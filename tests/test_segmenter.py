@@ -262,13 +262,16 @@ def test_installed_wheel_finds_its_weights(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", dist, ROOT], check=True)
     wheel = next(dist.glob("polyseg-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("polyseg/weights/polyseg_unet.xml", "polyseg/weights/polyseg_unet.bin", "polyseg/data/example.jpg"):
+    for needed in ("polyseg/weights/polyseg_unet.xml", "polyseg/weights/polyseg_unet.bin", "polyseg/data/example.jpg",
+                   "polyseg/weights/polyseg_refine.xml", "polyseg/weights/polyseg_refine.bin"):
         assert needed in names
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     code = (
         "import polyseg, json, sys; from polyseg import network, cli;"
         "assert polyseg.__file__.startswith(sys.argv[1]), polyseg.__file__;"
         "assert str(network.bundled_model_path()).startswith(sys.argv[1]);"
+        "assert str(network.bundled_model_path(network.BUNDLED_REFINER)).startswith(sys.argv[1]);"
+        "seg = polyseg.Segmenter.from_pretrained(); assert seg.refiner_info.kind == 'correction';"
         "sys.exit(cli.main(['--example', '--overlay', 'o.png']))"
     )
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
