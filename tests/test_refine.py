@@ -128,3 +128,22 @@ def test_the_refiner_ships_beside_the_first_model():
     xml = bundled_model_path(BUNDLED_REFINER)
     assert xml.is_file() and xml.with_suffix(".bin").is_file()
     assert isinstance(Segmentation, type)
+
+
+def test_the_command_line_takes_corrective_clicks(tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from polyseg import cli
+
+    image, _ = example()
+    path = tmp_path / "car.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert cli.main([str(path), "--box", ",".join(map(str, LEFT_HALF))]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert cli.main([str(path), "--box", ",".join(map(str, LEFT_HALF)), "--positive", "555,330"]) == 0
+    fixed = json.loads(capsys.readouterr().out)
+    assert max(x for x, _ in fixed["polygon"]) > max(x for x, _ in first["polygon"]) + 60
+    assert cli.main([str(path), "--box", ",".join(map(str, LEFT_HALF)), "--negative", "900,300"]) == 2
+    assert "negative clicks lie outside the 640x640 image" in capsys.readouterr().err

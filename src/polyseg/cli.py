@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--points", nargs=4, type=_point, metavar="X,Y", help="four extreme points, any order")
     prompt.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box instead of points")
+    p.add_argument("--positive", nargs="+", type=_point, default=[], metavar="X,Y",
+                   help="corrective clicks on parts the first answer missed (refined by the correction network)")
+    p.add_argument("--negative", nargs="+", type=_point, default=[], metavar="X,Y",
+                   help="corrective clicks on parts the first answer wrongly took")
     p.add_argument("--example", action="store_true", help="run on the example image shipped with polyseg")
     p.add_argument("--format", choices=FORMATS, default="polygon", help="output format (default: polygon)")
     p.add_argument("--label", default="object", help="label for labelme / Label Studio output")
@@ -122,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with Segmenter.from_pretrained(args.model) as segmenter:
-            seg = segmenter.segment(image, args.points, box=args.box, image_format="BGR", tolerance=args.tolerance)
+            seg = segmenter.segment(image, args.points, box=args.box, positive=args.positive, negative=args.negative,
+                                    image_format="BGR", tolerance=args.tolerance)
     except (TypeError, ValueError, FileNotFoundError) as exc:
         print(f"polyseg: error: {exc}", file=sys.stderr)
         return 2
