@@ -32,7 +32,6 @@ from .network import BUNDLED_REFINER, ModelInfo, Network, bundled_model_path
 from .prompt import Prompt, as_rgb_image, check_tolerance, point_array
 from .result import Segmentation
 
-
 #: Margin (fraction of the box side, per side) of a window grown to take in positive clicks outside it.
 GROWN_MARGIN = 0.3
 
