@@ -128,6 +128,56 @@ def predict(model: UNet, x: torch.Tensor, device: torch.device, amp: bool, batch
     return np.concatenate(out)
 
 
+def initial_weights(args: argparse.Namespace, device: torch.device) -> dict[str, torch.Tensor] | None:
+    """The weights ``--init-from`` names (a checkpoint's, or a shipped IR's read back, which needs ``--freeze-bn``:
+    its BatchNorm is folded); None without it."""
+    if args.init_from is None:
+        return None
+    if args.init_from.suffix == ".xml":
+        if not getattr(args, "freeze_bn", False):
+            raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
+        state = unet_from_ir(args.init_from).state_dict()
+    else:
+        state = torch.load(args.init_from, map_location=device, weights_only=False)["model"]
+    print(f"weights from {args.init_from}")
+    return state
+
+
+def optimiser(model: torch.nn.Module, args: argparse.Namespace):  # -> (Adam, LambdaLR, steps per epoch)
+    """Adam at ``--lr`` with a cosine decay over all the run's steps."""
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
+    total = steps_per_epoch * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    return opt, sched, steps_per_epoch
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """BatchNorm in eval mode inside a training model: statistics fixed, scale and shift still trained."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+
+
+def epoch_order(rng: np.random.Generator, count: int, samples: int, draw: np.ndarray | None) -> np.ndarray:
+    """Which of ``count`` objects make an epoch's ``samples``: drawn by ``draw``, or each once per pass."""
+    if draw is None:  # every object once per pass, in a new order each epoch
+        return np.resize(rng.permutation(count), samples)
+    return rng.choice(count, samples, p=draw)
+
+
+def save_epoch(out_dir: Path, checkpoint: dict, kept: torch.nn.Module, metrics: dict, args, improved: bool) -> None:
+    """``best.pt`` (the kept weights, their metrics and the run's arguments) when ``improved``, and ``last.pt`` (to
+    resume: ``checkpoint``) through a temporary file, so a killed run never leaves half a file."""
+    if improved:
+        torch.save(
+            {"model": kept.state_dict(), "epoch": checkpoint["epoch"], "metrics": metrics, "args": vars(args)},
+            out_dir / "best.pt",
+        )
+    torch.save(checkpoint, out_dir / "last.tmp")
+    (out_dir / "last.tmp").replace(out_dir / "last.pt")
+
+
 def train(args: argparse.Namespace) -> dict:
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,20 +193,10 @@ def train(args: argparse.Namespace) -> dict:
     val_target = val_y.numpy()
 
     model = UNet().to(device).to(memory_format=torch.channels_last)
-    freeze_bn = getattr(args, "freeze_bn", False)
-    if args.init_from is not None:  # a warm restart; a resumed run below overwrites these with its own
-        if args.init_from.suffix == ".xml":  # a shipped IR: BatchNorm is folded into its convolutions
-            if not freeze_bn:
-                raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
-            state = unet_from_ir(args.init_from).state_dict()
-        else:
-            state = torch.load(args.init_from, map_location=device, weights_only=False)["model"]
+    state = initial_weights(args, device)  # a warm restart; a resumed run below overwrites these with its own
+    if state is not None:
         model.load_state_dict(state)
-        print(f"weights from {args.init_from}")
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
-    total = steps_per_epoch * args.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    opt, sched, steps_per_epoch = optimiser(model, args)
     loss_fn = LOSSES[args.loss]
     # Optional exponential moving average of the weights (BatchNorm statistics included): validated, kept and
     # exported instead of the raw weights.
@@ -179,14 +219,9 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])  # per-epoch seed: a resumed run repeats the same data
         model.train()
-        if freeze_bn:  # BatchNorm keeps its statistics (and an identity read from an IR stays one)
-            for m in model.modules():
-                if isinstance(m, torch.nn.BatchNorm2d):
-                    m.eval()
-        if draw is None:  # every object once per pass, in a new order each epoch
-            order = np.resize(rng.permutation(len(train_patches)), steps_per_epoch * args.batch)
-        else:
-            order = rng.choice(len(train_patches), steps_per_epoch * args.batch, p=draw)
+        if getattr(args, "freeze_bn", False):  # BatchNorm keeps its statistics (an identity read from an IR too)
+            freeze_batchnorm(model)
+        order = epoch_order(rng, len(train_patches), steps_per_epoch * args.batch, draw)
         t0, seen, running = time.time(), 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
         for step in bar:
@@ -224,12 +259,8 @@ def train(args: argparse.Namespace) -> dict:
         metrics["sources"] = val_metrics_by_source(pred, val_target, val_cls)
         history.append(metrics)
         print(json.dumps(metrics), flush=True)
-        if metrics["iIoU"] > best:
-            best = metrics["iIoU"]
-            torch.save(
-                {"model": kept.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
-                out_dir / "best.pt",
-            )
+        improved = metrics["iIoU"] > best
+        best = max(best, metrics["iIoU"])
         ck = {
             "model": model.state_dict(),
             "opt": opt.state_dict(),
@@ -239,8 +270,7 @@ def train(args: argparse.Namespace) -> dict:
             "history": history,
             "ema": None if ema is None else ema.state_dict(),
         }
-        torch.save(ck, out_dir / "last.tmp")
-        (out_dir / "last.tmp").replace(last)
+        save_epoch(out_dir, ck, kept, metrics, args, improved)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best_iIoU": best, "history": history}
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -32,12 +31,20 @@ import torch
 from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
-from from_ir import unet_from_ir
 from model import UNet
 from polyseg.crop import render_points
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
-from train import LOSSES, add_train_arguments, sample_geometry
+from train import (
+    LOSSES,
+    add_train_arguments,
+    epoch_order,
+    freeze_batchnorm,
+    initial_weights,
+    optimiser,
+    sample_geometry,
+    save_epoch,
+)
 
 VAL_CLICKS = 8  # corrective clicks simulated per validation object
 SCORE_CLICKS = 5  # the best epoch: mean IoU over corrective clicks 1..SCORE_CLICKS
@@ -139,19 +146,10 @@ def train(args: argparse.Namespace) -> dict:
     radius = geometry["radius"]
 
     model = UNet(in_channels=6).to(memory_format=torch.channels_last)
-    if args.init_from is not None:
-        if args.init_from.suffix == ".xml":
-            if not args.freeze_bn:
-                raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
-            state = unet_from_ir(args.init_from).state_dict()
-        else:
-            state = torch.load(args.init_from, map_location="cpu", weights_only=False)["model"]
+    state = initial_weights(args, torch.device("cpu"))
+    if state is not None:
         model.load_state_dict(widen(state))
-        print(f"weights from {args.init_from}")
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = math.ceil(args.samples_per_epoch / args.batch)
-    total = steps_per_epoch * args.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    opt, sched, steps_per_epoch = optimiser(model, args)
     loss_fn = LOSSES[args.loss]
     start_epoch, best, history = 0, -1.0, []
     last = out_dir / "last.pt"
@@ -169,10 +167,7 @@ def train(args: argparse.Namespace) -> dict:
     aug = QUALITY if args.quality_aug else Augment()
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])
-        if draw is None:
-            order = np.resize(rng.permutation(len(train_patches)), steps_per_epoch * args.batch)
-        else:
-            order = rng.choice(len(train_patches), steps_per_epoch * args.batch, p=draw)
+        order = epoch_order(rng, len(train_patches), steps_per_epoch * args.batch, draw)
         t0, seen, running = time.time(), 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
         for step in bar:
@@ -212,9 +207,7 @@ def train(args: argparse.Namespace) -> dict:
                     prev[sel] = probabilities(model, xs, amp)
             model.train()
             if args.freeze_bn:
-                for m in model.modules():
-                    if isinstance(m, torch.nn.BatchNorm2d):
-                        m.eval()
+                freeze_batchnorm(model)
             x = torch.from_numpy(np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in range(len(x4))]))
             x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(gt.astype(np.float32))[:, None]
@@ -232,23 +225,11 @@ def train(args: argparse.Namespace) -> dict:
         metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
         history.append(metrics)
         print(json.dumps(metrics), flush=True)
-        if metrics["score"] > best:
-            best = metrics["score"]
-            torch.save(
-                {"model": model.state_dict(), "epoch": epoch, "metrics": metrics, "args": vars(args)},
-                out_dir / "best.pt",
-            )
-        ck = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "history": history,
-            "args": vars(args),
-        }
-        torch.save(ck, out_dir / "last.tmp")
-        (out_dir / "last.tmp").replace(last)
+        improved = metrics["score"] > best
+        best = max(best, metrics["score"])
+        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+              "best": best, "history": history, "args": vars(args)}
+        save_epoch(out_dir, ck, model, metrics, args, improved)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best": best, "history": history}
 
