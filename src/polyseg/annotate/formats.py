@@ -145,6 +145,22 @@ def payload(seg: Segmentation, fmt: str, *, rle: bool = False) -> Any:
     raise AnnotateError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
+def output_mode(path: Path) -> int | None:
+    """``os.stat(path).st_mode`` of an output path, None if nothing is there yet.
+
+    Raises
+    ------
+    AnnotateError
+        If a folder on the path is a file.
+    """
+    try:
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise AnnotateError(f"cannot write {path}: a folder on its path is a file") from None
+
+
 def check_replaceable(path: Path) -> None:
     """Refuse, with one line, to write ``path`` unless it is a regular file or does not exist yet: a rename over
     a device node (``--out /dev/null``), a FIFO or a socket would replace it with a file.
@@ -153,13 +169,8 @@ def check_replaceable(path: Path) -> None:
     ------
     AnnotateError
     """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    except NotADirectoryError:
-        raise AnnotateError(f"cannot write {path}: a folder on its path is a file") from None
-    if not stat.S_ISREG(mode):
+    mode = output_mode(path)
+    if mode is not None and not stat.S_ISREG(mode):
         raise AnnotateError(f"{path} is {file_kind(mode)}, not a regular file: choose another --out")
 
 

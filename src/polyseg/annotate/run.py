@@ -14,7 +14,17 @@ from typing import Any
 
 from ..imageio import file_kind
 from ..prompt import check_tolerance
-from .formats import FORMATS, REASONS, AnnotateError, DataSet, Task, check_replaceable, open_dataset, write_atomic
+from .formats import (
+    FORMATS,
+    REASONS,
+    AnnotateError,
+    DataSet,
+    Task,
+    check_replaceable,
+    open_dataset,
+    output_mode,
+    write_atomic,
+)
 from .journal import Journal
 from .progress import Progress
 
@@ -210,13 +220,8 @@ def _check_output(input: Path, out: Path, dataset: DataSet) -> None:
     if not dataset.output_is_dir:
         check_replaceable(out)
         return
-    try:
-        mode = os.stat(out).st_mode
-    except FileNotFoundError:
-        return
-    except NotADirectoryError:
-        raise AnnotateError(f"cannot write {out}: a folder on its path is a file") from None
-    if not stat.S_ISDIR(mode):
+    mode = output_mode(out)
+    if mode is not None and not stat.S_ISDIR(mode):
         raise AnnotateError(f"{out} is {file_kind(mode)}, not a folder: {dataset.fmt} output is a folder")
 
 
