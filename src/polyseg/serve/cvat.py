@@ -80,9 +80,6 @@ def interact(segmenter: Segmenter, body: bytes | str | dict[str, Any], *, tolera
     except ValueError as exc:
         raise rq.BadRequest(str(exc)) from None
     image = rq.decode_image(rq.decode_base64(data["image"]))
-    try:
-        seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
-    except (TypeError, ValueError) as exc:
-        raise rq.BadRequest(str(exc)) from None
+    seg = rq.segment(segmenter, image, prompt, tolerance)
     rq.check_answer(seg)
     return interactor_response(seg)

@@ -320,10 +320,7 @@ class LabelStudioBackend:
         prompt = context.prompt
         if (w, h) != (context.width, context.height):  # the context's percent refer to the original size
             prompt = prompt.scaled(w / context.width, h / context.height)
-        try:
-            seg = self.segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=self.tolerance)
-        except (TypeError, ValueError) as exc:
-            raise rq.BadRequest(str(exc)) from None
+        seg = rq.segment(self.segmenter, image, prompt, self.tolerance)
         if not seg.parts:
             return {"result": [], "score": 0.0, "model_version": self.model_version}
         region = seg.to_label_studio(w, h, label=context.label or "object", from_name=config.polygon_from,

@@ -53,10 +53,7 @@ def segment(segmenter: Segmenter, body: bytes | dict[str, Any]) -> dict[str, Any
     label = str(data.get("label") or "object")
     file_name = str(data.get("file_name") or "image.jpg")
     image = rq.decode_image(rq.decode_base64(data["image"]))
-    try:
-        seg = segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
-    except (TypeError, ValueError) as exc:
-        raise rq.BadRequest(str(exc)) from None
+    seg = rq.segment(segmenter, image, prompt, tolerance)
     rq.check_answer(seg)
     h, w = seg.image_size
     return {

@@ -105,6 +105,16 @@ def check_pixels(width: int, height: int, what: str = "image") -> None:
                          "the server decodes", status=413)
 
 
+def segment(segmenter: Any, image: np.ndarray, prompt: Any, tolerance: float) -> Any:
+    """``segmenter.segment(image, prompt=prompt, ...)`` for a decoded BGR image, bad input answered 400: the one
+    segmentation call of every route (``segmenter`` a :class:`polyseg.Segmenter`, ``prompt`` a
+    :class:`polyseg.Prompt`; returns its :class:`polyseg.Segmentation`)."""
+    try:
+        return segmenter.segment(image, prompt=prompt, image_format="BGR", tolerance=tolerance)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def check_answer(seg: Any) -> None:
     """Refuse (413) to answer with a mask of more than :data:`MAX_ANSWER_PIXELS` pixels (``seg`` a
     :class:`polyseg.Segmentation`; the mask covers its bounding box)."""
