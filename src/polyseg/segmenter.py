@@ -83,7 +83,7 @@ class Segmenter:
             )
         self._network: Network | None = network
         self._refiner: Network | None = None
-        self._refiner_source: Network | str | Path | None = None  # what refine() loads on first use
+        self._refiner_source: str | Path | None = None  # what refine() loads on first use
         self._refiner_options: tuple[str, int | None, dict[str, str] | None] = ("CPU", None, None)
         self._refiner_lock = threading.Lock()
 
@@ -163,12 +163,9 @@ class Segmenter:
         with self._refiner_lock:
             if self._refiner is None:
                 source = self._refiner_source
-                if isinstance(source, Network):
-                    net = source
-                else:
-                    device, num_threads, config = self._refiner_options
-                    path = bundled_model_path(BUNDLED_REFINER) if source is None else source
-                    net = Network(path, device, num_threads, config)
+                device, num_threads, config = self._refiner_options
+                net = Network(bundled_model_path(BUNDLED_REFINER) if source is None else source, device, num_threads,
+                              config)
                 info = net.info
                 if (info.kind, info.input_channels, info.input_size) != ("correction", 6, self.info.input_size):
                     raise ValueError(
@@ -342,8 +339,7 @@ class Segmenter:
         """The correction network on ``previous``'s window (grown for positive clicks outside it)."""
         info = self.refiner.info
         window = previous.window
-        outside = [p for p in prompt.positive if not _within(window, p)]
-        if outside:
+        if not all(_within(window, p) for p in prompt.positive):
             lo = np.minimum(prompt.bounds[:2], np.min(prompt.positive, axis=0))
             hi = np.maximum(prompt.bounds[2:], np.max(prompt.positive, axis=0))
             # a positive click outside marks a missed part that goes on beyond the click: take in a wide margin
