@@ -152,6 +152,19 @@ def optimiser(model: torch.nn.Module, args: argparse.Namespace):  # -> (Adam, La
     return opt, sched, steps_per_epoch
 
 
+def gradient_step(model: UNet, opt, sched, loss_fn, x: torch.Tensor, y: torch.Tensor, amp: bool) -> torch.Tensor:
+    """One optimiser step on a batch (bf16 autocast for the forward pass when ``amp``, the loss in float32);
+    returns the loss."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model.logits(x)
+    loss = loss_fn(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss
+
+
 def freeze_batchnorm(model: torch.nn.Module) -> None:
     """BatchNorm in eval mode inside a training model: statistics fixed, scale and shift still trained."""
     for m in model.modules():
@@ -235,13 +248,7 @@ def train(args: argparse.Namespace) -> dict:
                 samples.append(s)
             x, y = stack(samples)
             x, y = x.to(device), y.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model.logits(x)
-            loss = loss_fn(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            loss = gradient_step(model, opt, sched, loss_fn, x, y, amp)
             if ema is not None:
                 ema.update_parameters(model)
             seen += len(samples)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from model import UNet
-from polyseg.crop import render_points
+from polyseg.crop import correction_channels, render_points
 from prepare import DEFAULT_CACHE, Patch, load
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
 from train import (
@@ -40,6 +40,7 @@ from train import (
     add_train_arguments,
     epoch_order,
     freeze_batchnorm,
+    gradient_step,
     initial_weights,
     optimiser,
     sample_geometry,
@@ -93,14 +94,9 @@ def click_channels(clicks: list[Click], size: int, radius: float) -> tuple[np.nd
 
 def build_input(x4: np.ndarray, clicks: list[Click], previous: np.ndarray, radius: float) -> np.ndarray:
     """The 6-channel input from a first-answer input (its RGB and extreme-point channel), corrective clicks (in
-    input pixels) and the previous probability: the layout of :func:`polyseg.crop.correction_input`."""
+    input pixels) and the previous probability, laid out by :func:`polyseg.crop.correction_channels`."""
     pos, neg = click_channels(clicks, x4.shape[-1], radius)
-    out = np.empty((6, *x4.shape[1:]), np.float32)
-    out[:3] = x4[:3]
-    out[3] = np.maximum(x4[3], pos)
-    out[4] = neg
-    out[5] = np.clip(previous, 0, 1) * 255.0
-    return out
+    return correction_channels(x4[:3], np.maximum(x4[3], pos), neg, previous)
 
 
 @torch.no_grad()
@@ -211,13 +207,7 @@ def train(args: argparse.Namespace) -> dict:
             x = torch.from_numpy(np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in range(len(x4))]))
             x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(gt.astype(np.float32))[:, None]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-                logits = model.logits(x)
-            loss = loss_fn(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            loss = gradient_step(model, opt, sched, loss_fn, x, y, amp)
             seen += len(x4)
             running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
             bar.set_postfix(loss=f"{running:.3f}", sps=f"{seen / (time.time() - t0):.0f}", refresh=False)

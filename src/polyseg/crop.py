@@ -228,10 +228,23 @@ def correction_input(
     """
     if previous.shape != (window.size, window.size):
         raise ValueError(f"previous must be ({window.size}, {window.size}), got {previous.shape}")
-    out = np.empty((6, window.size, window.size), np.float32)
-    out[:3] = window.crop(image_rgb).transpose(2, 0, 1)
-    for channel, clicks in ((3, positive), (4, negative)):
-        has = clicks is not None and len(clicks)
-        out[channel] = render_points(window.to_input(clicks) if has else None, window.size, radius)
+    discs = [
+        render_points(window.to_input(clicks) if clicks is not None and len(clicks) else None, window.size, radius)
+        for clicks in (positive, negative)
+    ]
+    return correction_channels(window.crop(image_rgb).transpose(2, 0, 1), *discs, previous)
+
+
+def correction_channels(
+    rgb: np.ndarray, positive: np.ndarray, negative: np.ndarray, previous: np.ndarray
+) -> np.ndarray:
+    """The correction network's channel layout, from its parts at network resolution: ``rgb`` ``(3, S, S)``
+    (0-255), ``positive`` and ``negative`` click discs ``(S, S)`` (0 or 255), ``previous`` ``(S, S)`` probability
+    (0-1, scaled to 0-255 here). Returns ``(6, S, S)`` float32; :func:`correction_input` and the training samples
+    both build their inputs with it."""
+    out = np.empty((6, *previous.shape), np.float32)
+    out[:3] = rgb
+    out[3] = positive
+    out[4] = negative
     out[5] = np.clip(previous, 0.0, 1.0) * 255.0
     return out
