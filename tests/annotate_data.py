@@ -136,3 +136,18 @@ def write_labelme(root: Path) -> tuple[Path, list[Scene]]:
                "imageData": None, "imageHeight": HEIGHT, "imageWidth": WIDTH, "custom": [1, 2]}
         (folder / s.name.replace(".png", ".json")).write_text(json.dumps(doc, indent=2))
     return folder, found
+
+
+def crash_after(n: int, monkeypatch) -> None:
+    """Make the next ``annotate`` run die (like Ctrl-C) after ``n`` images are done."""
+    from polyseg.annotate import run as run_module
+
+    real = run_module._run
+
+    def dying(*args, **kwargs):
+        for k, result in enumerate(real(*args, **kwargs)):
+            if k == n:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(run_module, "_run", dying)

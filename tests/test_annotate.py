@@ -12,10 +12,9 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from annotate_data import HEIGHT, WIDTH, bbox, write_coco, write_labelme, write_yolo
+from annotate_data import HEIGHT, WIDTH, bbox, crash_after, write_coco, write_labelme, write_yolo
 from polyseg import Segmentation, Segmenter, cli
 from polyseg.annotate import AnnotateError, annotate
-from polyseg.annotate import run as run_module
 from polyseg.annotate.formats import Task, pixel_box
 from polyseg.annotate.journal import Journal
 from polyseg.annotate.progress import Progress
@@ -261,19 +260,6 @@ def test_an_empty_prediction_is_a_failure_too(coco, tmp_path, monkeypatch):
 
 
 # --- never lose work ----------------------------------------------------------------------------------------------
-
-
-def crash_after(n: int, monkeypatch) -> None:
-    """Make the next run die (like Ctrl-C) after ``n`` images are done."""
-    real = run_module._run
-
-    def dying(*args, **kwargs):
-        for k, result in enumerate(real(*args, **kwargs)):
-            if k == n:
-                raise KeyboardInterrupt
-            yield result
-
-    monkeypatch.setattr(run_module, "_run", dying)
 
 
 @pytest.mark.parametrize("fmt", ["coco", "yolo", "labelme"])

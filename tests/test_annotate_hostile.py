@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate_data import write_coco
+from annotate_data import crash_after, write_coco
 from polyseg import cli
 from polyseg.annotate import AnnotateError, annotate
 
@@ -126,21 +126,6 @@ def test_an_output_file_inside_the_output_folder_must_be_regular_too(tmp_path):
 
 
 # --- --resume after the input changed ----------------------------------------------------------------------------
-
-
-def crash_after(n: int, monkeypatch) -> None:
-    """Make the next run die (like Ctrl-C) after ``n`` images are done."""
-    from polyseg.annotate import run as run_module
-
-    real = run_module._run
-
-    def dying(*args, **kwargs):
-        for k, result in enumerate(real(*args, **kwargs)):
-            if k == n:
-                raise KeyboardInterrupt
-            yield result
-
-    monkeypatch.setattr(run_module, "_run", dying)
 
 
 def interrupted(path, images, out, monkeypatch, **options) -> Path:
