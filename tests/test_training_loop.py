@@ -125,3 +125,23 @@ def test_the_input_size_must_suit_the_unet(cache, tmp_path, capsys):
     with pytest.raises(SystemExit):
         args_for(cache, tmp_path, "--input-size", "100")
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_worker_batches_do_not_depend_on_the_number_of_workers(cache):
+    patches = train.load_split(cache, "train")
+    order = np.arange(len(patches))
+    geometry = {"size": 64, "radius": 3.0, "margin": 0.1, "min_margin": 4.0}
+    batches = train.Batches(patches, order, 8, [0, 3], train.QUALITY, geometry)
+    direct = [batches[i] for i in range(len(batches))]
+    assert len(direct) == 3 and direct[0][0].shape == (8, 4, 64, 64) and direct[0][1].shape == (8, 1, 64, 64)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=2, worker_init_fn=train._worker_init)
+    for (x, y), (dx, dy) in zip(loader, direct):
+        assert torch.equal(x, dx) and torch.equal(y, dy)
+    other_epoch = train.Batches(patches, order, 8, [0, 4], train.QUALITY, geometry)[0]
+    assert not torch.equal(other_epoch[0], direct[0][0])
+
+
+def test_a_run_with_workers_trains_and_validates(cache, tmp_path):
+    out = tmp_path / "run"
+    result = train.train(args_for(cache, out, "--epochs", "1", "--workers", "2"))
+    assert (out / "best.pt").exists() and len(result["history"]) == 1

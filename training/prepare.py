@@ -131,6 +131,20 @@ def load(path: Path) -> list[Patch]:
         return [Patch(**d) for d in pickle.load(f)]
 
 
+def load_split(cache: Path, split: str) -> list[Patch]:
+    """The patches of ``split`` in ``cache``: ``SPLIT.pkl`` (:func:`save`), else the shards ``SPLIT-*.pack`` that
+    ``pack.py`` writes."""
+    path = cache / f"{split}.pkl"
+    if path.exists():
+        return load(path)
+    shards = sorted(cache.glob(f"{split}-*.pack"))
+    if not shards:
+        raise SystemExit(f"no {split} data in {cache}: neither {split}.pkl (prepare.py) nor {split}-*.pack (pack.py)")
+    from pack import unpack
+
+    return unpack(shards)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_arguments(p)

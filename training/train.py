@@ -19,10 +19,9 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from from_ir import unet_from_ir
 from model import UNet
 from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS
-from prepare import DEFAULT_CACHE, Patch, load
+from prepare import DEFAULT_CACHE, Patch, load_split
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
 
 # --- losses ----------------------------------------------------------------------------------------------------
@@ -136,6 +135,8 @@ def initial_weights(args: argparse.Namespace, device: torch.device) -> dict[str,
     if args.init_from.suffix == ".xml":
         if not getattr(args, "freeze_bn", False):
             raise SystemExit(f"--init-from {args.init_from}: an IR has its BatchNorm folded; add --freeze-bn")
+        from from_ir import unet_from_ir  # OpenVINO: only to read an IR back
+
         state = unet_from_ir(args.init_from).state_dict()
     else:
         state = torch.load(args.init_from, map_location=device, weights_only=False)["model"]
@@ -179,6 +180,88 @@ def epoch_order(rng: np.random.Generator, count: int, samples: int, draw: np.nda
     return rng.choice(count, samples, p=draw)
 
 
+def make_batch(
+    patches: list[Patch], indices: np.ndarray, rng: np.random.Generator, aug: Augment, geometry: dict[str, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch of ``patches[indices]``: one random sample each (an object rotated out of its patch is
+    replaced by another drawn at random)."""
+    samples = []
+    for i in indices:
+        p = patches[i]
+        s = make_sample(p.image, p.mask, rng, aug, **geometry)
+        while s is None:
+            p = patches[rng.integers(len(patches))]
+            s = make_sample(p.image, p.mask, rng, aug, **geometry)
+        samples.append(s)
+    return stack(samples)
+
+
+class Batches(torch.utils.data.Dataset):
+    """An epoch's batches for DataLoader workers (``--workers``): batch ``step`` is drawn with its own generator,
+    seeded by (seed, epoch, step), so the data do not depend on how many workers make them."""
+
+    def __init__(
+        self,
+        patches: list[Patch],
+        order: np.ndarray,
+        batch: int,
+        seed: list[int],
+        aug: Augment,
+        geometry: dict[str, float],
+    ) -> None:
+        self.patches, self.order, self.batch, self.seed, self.aug, self.geometry = (
+            patches,
+            order,
+            batch,
+            seed,
+            aug,
+            geometry,
+        )
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch)
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([*self.seed, step])
+        return make_batch(
+            self.patches, self.order[step * self.batch : (step + 1) * self.batch], rng, self.aug, self.geometry
+        )
+
+
+def _worker_init(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def epoch_batches(
+    patches: list[Patch],
+    order: np.ndarray,
+    rng: np.random.Generator,
+    aug: Augment,
+    geometry: dict[str, float],
+    args: argparse.Namespace,
+    epoch: int,
+):  # -> Iterable of (x, y)
+    """An epoch's batches: made here in order from ``rng`` (``--workers 0``, the CPU recipe), or by
+    ``--workers`` processes (a GPU machine's cores), each batch from its own seed."""
+    if not args.workers:
+        return (
+            make_batch(patches, order[i : i + args.batch], rng, aug, geometry) for i in range(0, len(order), args.batch)
+        )
+    data = Batches(patches, order, args.batch, [args.seed, epoch], aug, geometry)
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=None,
+        shuffle=False,
+        num_workers=args.workers,
+        worker_init_fn=_worker_init,
+        prefetch_factor=8,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
 def save_epoch(out_dir: Path, checkpoint: dict, kept: torch.nn.Module, metrics: dict, args, improved: bool) -> None:
     """``best.pt`` (the kept weights, their metrics and the run's arguments) when ``improved``, and ``last.pt`` (to
     resume: ``checkpoint``) through a temporary file, so a killed run never leaves half a file."""
@@ -199,7 +282,9 @@ def train(args: argparse.Namespace) -> dict:
     if device.type == "cpu":
         torch.set_num_threads(args.threads or torch.get_num_threads())
     amp = not args.no_amp
-    train_patches, val_patches = load(args.cache / "train.pkl"), load(args.cache / "val.pkl")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_patches, val_patches = load_split(args.cache, "train"), load_split(args.cache, "val")
     geometry = sample_geometry(args)
     val_x, val_y, val_cls = build_val(val_patches, geometry)
     draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
@@ -235,30 +320,25 @@ def train(args: argparse.Namespace) -> dict:
         if getattr(args, "freeze_bn", False):  # BatchNorm keeps its statistics (an identity read from an IR too)
             freeze_batchnorm(model)
         order = epoch_order(rng, len(train_patches), steps_per_epoch * args.batch, draw)
-        t0, seen, running = time.time(), 0, 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
-        for step in bar:
-            samples = []
-            for i in order[step * args.batch : (step + 1) * args.batch]:
-                p = train_patches[i]
-                s = make_sample(p.image, p.mask, rng, aug, **geometry)
-                while s is None:  # the object rotated out of its patch: take another
-                    p = train_patches[rng.integers(len(train_patches))]
-                    s = make_sample(p.image, p.mask, rng, aug, **geometry)
-                samples.append(s)
-            x, y = stack(samples)
-            x, y = x.to(device), y.to(device)
+        t0, seen, running_t = time.time(), 0, torch.zeros(())
+        batches = epoch_batches(train_patches, order, rng, aug, geometry, args, epoch)
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
+        for step, (x, y) in enumerate(bar):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = gradient_step(model, opt, sched, loss_fn, x, y, amp)
             if ema is not None:
                 ema.update_parameters(model)
-            seen += len(samples)
-            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-            bar.set_postfix(
-                loss=f"{running:.3f}",
-                sps=f"{seen / (time.time() - t0):.0f}",
-                lr=f"{sched.get_last_lr()[0]:.1e}",
-                refresh=False,
-            )
+            seen += len(x)
+            # the running loss stays on the device: reading it every step would stall a GPU
+            running_t = 0.98 * running_t.to(loss.device) + 0.02 * loss.detach() if step else loss.detach()
+            if step % 50 == 0:
+                bar.set_postfix(
+                    loss=f"{running_t.item():.3f}",
+                    sps=f"{seen / (time.time() - t0):.0f}",
+                    lr=f"{sched.get_last_lr()[0]:.1e}",
+                    refresh=False,
+                )
+        running = running_t.item()
         kept = model if ema is None else ema.module
         pred = predict(kept, val_x, device, amp)
         metrics = val_metrics(pred, val_target, val_cls)
@@ -285,17 +365,25 @@ def train(args: argparse.Namespace) -> dict:
 def _input_size(text: str) -> int:
     size = int(text)
     if size < 16 or size % 16:
-        raise argparse.ArgumentTypeError(f"the input size must be a multiple of 16 (the U-Net pools 4 times), got {size}")
+        raise argparse.ArgumentTypeError(
+            f"the input size must be a multiple of 16 (the U-Net pools 4 times), got {size}"
+        )
     return size
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     geometry = p.add_argument_group("sample geometry (kept in the checkpoint; export.py writes it into the IR)")
     geometry.add_argument("--input-size", type=_input_size, default=INPUT_SIZE, help="side of the network input, px")
-    geometry.add_argument("--point-radius", type=float, default=POINT_RADIUS, help="extreme-point disc radius, input px")
-    geometry.add_argument("--margin", type=float, default=MARGIN,
-                          help="crop margin per side, fraction of the box side, of validation and inference "
-                               "(training draws its own per side)")
+    geometry.add_argument(
+        "--point-radius", type=float, default=POINT_RADIUS, help="extreme-point disc radius, input px"
+    )
+    geometry.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        help="crop margin per side, fraction of the box side, of validation and inference "
+        "(training draws its own per side)",
+    )
     geometry.add_argument("--min-margin", type=float, default=MIN_MARGIN, help="smallest crop margin, image px")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--samples-per-epoch", type=int, default=8000)
@@ -304,6 +392,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=sorted(LOSSES), default="sum")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that make the training batches (a GPU machine's cores; 0: in the training loop)",
+    )
     p.add_argument("--no-amp", action="store_true", help="train in float32 (default: bf16 autocast)")
     p.add_argument("--resume", action="store_true")
     p.add_argument(

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from model import UNet
 from polyseg.crop import correction_channels, render_points
-from prepare import DEFAULT_CACHE, Patch, load
+from prepare import DEFAULT_CACHE, Patch, load_split
 from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
 from train import (
     LOSSES,
@@ -134,8 +134,8 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     amp = not args.no_amp
-    train_patches = load(args.cache / "train.pkl")
-    val_patches = load(args.cache / "val.pkl")[:: args.val_stride]
+    train_patches = load_split(args.cache, "train")
+    val_patches = load_split(args.cache, "val")[:: args.val_stride]
     draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
     first = FirstAnswer(args.first)
     geometry = sample_geometry(args)
