@@ -116,6 +116,7 @@ def run(
     max_clicks: int,
     stride: int,
     source_stride: dict[str, int] | None = None,
+    min_area: int = 0,
 ) -> dict:
     t0 = time.time()
     rows = []
@@ -125,14 +126,14 @@ def run(
             for frame in frames:
                 for _, gt in frame.instances:
                     index += 1
-                    if (index - 1) % every:
+                    if (index - 1) % every or gt.sum() < min_area:
                         continue
                     curves = run_object(seg, frame.image, gt, prompt, max_clicks)
                     start = 4 if prompt == "points" else 2
                     rows.append({"source": source, "area": int(gt.sum()), "start": start, **curves})
         versions = {"first": seg.info.version, "refiner": seg.refiner_info.version}
-    return {"versions": versions, "prompt": prompt, "max_clicks": max_clicks, "summary": summarise(rows, max_clicks),
-            "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0}
+    return {"versions": versions, "prompt": prompt, "min_area": min_area, "max_clicks": max_clicks,
+            "summary": summarise(rows, max_clicks), "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0}
 
 
 def markdown(summary: dict) -> str:
@@ -160,10 +161,12 @@ def main() -> None:
     p.add_argument("--stride", type=int, default=1, help="every n-th object of each data set (1: all)")
     p.add_argument("--source-stride", action="append", default=[], metavar="NAME=N",
                    help="every n-th object of data set NAME (overrides --stride; repeatable)")
+    p.add_argument("--min-area", type=int, default=0, help="only objects of at least this many pixels")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     source_stride = {name: int(n) for name, n in (item.split("=") for item in a.source_stride)}
-    report = run(a.model, a.refiner, sources_from_args(a), a.sources, a.prompt, a.max_clicks, a.stride, source_stride)
+    report = run(a.model, a.refiner, sources_from_args(a), a.sources, a.prompt, a.max_clicks, a.stride, source_stride,
+                 a.min_area)
     report["command"] = " ".join(["evaluate_clicks.py", *sys.argv[1:]])
     print(markdown(report["summary"]))
     print(f"{report['seconds']:.0f} s")
