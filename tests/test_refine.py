@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
@@ -147,3 +148,34 @@ def test_the_command_line_takes_corrective_clicks(tmp_path, capsys):
     assert max(x for x, _ in fixed["polygon"]) > max(x for x, _ in first["polygon"]) + 60
     assert cli.main([str(path), "--box", ",".join(map(str, LEFT_HALF)), "--negative", "900,300"]) == 2
     assert "negative clicks lie outside the 640x640 image" in capsys.readouterr().err
+
+
+def test_zoom_in_refines_a_large_object_around_the_new_click_only(seg):
+    from polyseg import segmenter as sm
+
+    image = np.full((1000, 1400, 3), 60, np.uint8)
+    cv2.ellipse(image, (700, 500), (500, 380), 0, 0, 360, (200, 80, 60), -1)
+    first = seg.segment(image, [(200, 500), (700, 120), (1199, 500), (700, 879)])
+    assert max(first.window.width, first.window.height) / first.window.size > sm.ZOOM_MIN_SCALE
+    plain = seg.refine(image, first, positive=[(700, 300)])
+    zoomed = seg.refine(image, first, positive=[(700, 300)], zoom=True)
+    assert zoomed.probabilities.shape == plain.probabilities.shape == (128, 128)
+    assert zoomed.window == plain.window and zoomed.mask.shape == plain.mask.shape == image.shape[:2]
+    # only the focus window (a third of the window's side around the click, faded in) can differ
+    focus = sm._focus_windows(first.window, first.prompt, zoomed.prompt)
+    assert len(focus) == 1 and focus[0].width == round(max(first.window.width, first.window.height) / 3)
+    f = focus[0]
+    outside = zoomed.mask ^ plain.mask
+    outside[max(f.y0, 0) : f.y0 + f.height, max(f.x0, 0) : f.x0 + f.width] = False
+    assert not outside.any()
+    # the same click again is no new click: no focus window
+    assert sm._focus_windows(zoomed.window, zoomed.prompt, zoomed.prompt) == []
+
+
+def test_zoom_in_leaves_small_objects_alone(seg):
+    image = np.full((200, 200, 3), 60, np.uint8)
+    cv2.circle(image, (100, 100), 50, (200, 80, 60), -1)
+    first = seg.segment(image, [(50, 100), (100, 50), (150, 100), (100, 150)])
+    a = seg.refine(image, first, positive=[(100, 100)], zoom=True)
+    b = seg.refine(image, first, positive=[(100, 100)])
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.probabilities, b.probabilities)

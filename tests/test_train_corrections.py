@@ -87,3 +87,30 @@ def test_widen_adds_zero_weights_for_the_new_channels():
     assert wide["down.0.0.weight"].shape == (16, 6, 3, 3)
     assert not wide["down.0.0.weight"][:, 4:].any()
     UNet(in_channels=6).load_state_dict(wide)
+
+
+def test_a_focus_sample_is_the_window_refine_zoom_builds_around_the_last_click():
+    from clicker import Click
+    from polyseg.crop import focus_window
+    from samples import draw_sample
+
+    rng = np.random.default_rng(1)
+    patch = ellipse_patch(rng, "a")
+    drawn = draw_sample(patch.image, patch.mask, None, size=32, radius=2.0)
+    clicks = [Click(30, 16, False), Click(5, 5, False), Click(16, 3, True)]  # object-window input px; last: (16, 3)
+    answer = np.zeros((32, 32), np.float32)
+    answer[8:24, 8:24] = 1.0
+    x, y = tc.focus_input(drawn, clicks, answer, rng, None, 2.0)
+    assert x.shape == (6, 32, 32) and y.shape == (32, 32)
+    focus = focus_window(drawn.window, drawn.window.to_image(np.array([16.0, 3.0])))
+    assert focus.width == focus.height == round(max(drawn.window.width, drawn.window.height) / 3)
+    assert np.array_equal(y, (focus.crop(patch.mask) > 127).astype(np.float32))  # the mask cut by the same window
+    centre = focus.to_input(drawn.window.to_image(np.array([16.0, 3.0])))
+    assert x[3][round(centre[1]), round(centre[0])] == 255  # the last click, drawn where it lies in the focus window
+    assert not x[4].any()  # the negative clicks lie outside the focus window: left out, as refine() leaves them
+    assert x[5].max() <= 255 and x[5].any()  # the object window's answer, seen through the focus window
+
+
+def test_a_run_with_focus_samples_trains(cache, tmp_path):
+    result = run(cache, tmp_path / "run", "--epochs", "1", "--focus", "0.5")
+    assert len(result["history"]) == 1

@@ -79,8 +79,9 @@ def _degrade(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndar
             img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
         else:
             scale = rng.uniform(aug.min_scale, 0.8)
-            small = cv2.resize(img, (max(8, round(size[0] * scale)), max(8, round(size[1] * scale))),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                img, (max(8, round(size[0] * scale)), max(8, round(size[1] * scale))), interpolation=cv2.INTER_AREA
+            )
             img = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
     if rng.random() < aug.sharpen:
         img = cv2.addWeighted(img, 1.8, cv2.GaussianBlur(img, (0, 0), 1.0), -0.8, 0)
@@ -89,6 +90,19 @@ def _degrade(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndar
         _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return img.astype(np.float32)
+
+
+@dataclass
+class Drawn:
+    """A sample and what it was drawn from: the flipped / rotated patch, its window and the (noisy) extreme points
+    in patch coordinates; the zoom-in's focus samples are cut from the same patch (:func:`focus_rgb`)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    image: np.ndarray
+    mask: np.ndarray
+    window: CropWindow
+    points: np.ndarray
 
 
 def make_sample(
@@ -102,6 +116,22 @@ def make_sample(
     margin: float = MARGIN,
     min_margin: float = MIN_MARGIN,
 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """One ``(4, size, size)`` float32 input and its ``(size, size)`` float32 target (see :func:`draw_sample`)."""
+    d = draw_sample(image, mask, rng, aug, size=size, radius=radius, margin=margin, min_margin=min_margin)
+    return None if d is None else (d.x, d.y)
+
+
+def draw_sample(
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator | None,
+    aug: Augment | None = None,
+    *,
+    size: int = INPUT_SIZE,
+    radius: float = POINT_RADIUS,
+    margin: float = MARGIN,
+    min_margin: float = MIN_MARGIN,
+) -> Drawn | None:
     """One ``(4, size, size)`` float32 input and its ``(size, size)`` float32 target, or None if the object is
     lost (e.g. rotated out of the patch).
 
@@ -132,13 +162,30 @@ def make_sample(
     window = CropWindow.from_box(box, size=size, margin=window_margin, min_margin=min_margin)
     box_only = rng is not None and aug is not None and rng.random() < aug.box_only
     x = network_input(np.ascontiguousarray(image), window, None if box_only else points, radius)
-    if rng is not None and aug is not None:
-        if aug.blur or aug.jpeg or aug.sharpen:
-            x[:3] = _degrade(x[:3].transpose(1, 2, 0), rng, aug).transpose(2, 0, 1)
-        if rng.random() < aug.colour:
-            x[:3] = _colour_jitter(x[:3].transpose(1, 2, 0), rng).transpose(2, 0, 1)
+    x[:3] = augment_rgb(x[:3], rng, aug)
     y = (window.crop(np.ascontiguousarray(mask)) > 127).astype(np.float32)
-    return x, y
+    return Drawn(x, y, image, mask, window, points)
+
+
+def augment_rgb(rgb: np.ndarray, rng: np.random.Generator | None, aug: Augment | None) -> np.ndarray:
+    """Image quality and colour changes of a ``(3, S, S)`` float32 crop (none without ``rng`` and ``aug``)."""
+    if rng is None or aug is None:
+        return rgb
+    if aug.blur or aug.jpeg or aug.sharpen:
+        rgb = _degrade(rgb.transpose(1, 2, 0), rng, aug).transpose(2, 0, 1)
+    if rng.random() < aug.colour:
+        rgb = _colour_jitter(rgb.transpose(1, 2, 0), rng).transpose(2, 0, 1)
+    return rgb
+
+
+def focus_rgb(
+    drawn: Drawn, focus: CropWindow, rng: np.random.Generator | None, aug: Augment | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The RGB input ``(3, S, S)`` float32 and target ``(S, S)`` float32 of a zoom-in focus window (in the drawn
+    patch's coordinates), cut from the same flipped / rotated patch as the object's sample."""
+    rgb = focus.crop(np.ascontiguousarray(drawn.image)).transpose(2, 0, 1).astype(np.float32)
+    y = (focus.crop(np.ascontiguousarray(drawn.mask)) > 127).astype(np.float32)
+    return augment_rgb(rgb, rng, aug), y
 
 
 def parse_source_weights(items: list[str] | None) -> dict[str, float]:

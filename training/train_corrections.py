@@ -32,9 +32,18 @@ from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from model import UNet
-from polyseg.crop import correction_channels, render_points
+from polyseg.crop import CropWindow, correction_channels, focus_window, render_points, resample_map
 from prepare import DEFAULT_CACHE, Patch, load_split
-from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
+from samples import (
+    QUALITY,
+    Augment,
+    Drawn,
+    draw_sample,
+    focus_rgb,
+    make_sample,
+    parse_source_weights,
+    sampling_probabilities,
+)
 from train import (
     LOSSES,
     add_train_arguments,
@@ -97,6 +106,33 @@ def build_input(x4: np.ndarray, clicks: list[Click], previous: np.ndarray, radiu
     input pixels) and the previous probability, laid out by :func:`polyseg.crop.correction_channels`."""
     pos, neg = click_channels(clicks, x4.shape[-1], radius)
     return correction_channels(x4[:3], np.maximum(x4[3], pos), neg, previous)
+
+
+def focus_input(
+    drawn: Drawn, clicks: list[Click], answer: np.ndarray, rng: np.random.Generator, aug: Augment, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A zoom-in sample, as ``Segmenter.refine(zoom=True)`` builds it: the focus window around the last click
+    (:func:`polyseg.crop.focus_window`, in the drawn patch's pixels), cut from the same patch; the object window's
+    answer after that click (``answer``) as the previous probability; the extreme points (unless a box sample) and
+    every positive click, and the negative clicks inside the window. Returns the ``(6, S, S)`` input and target."""
+    window = drawn.window
+    last = window.to_image(np.array([clicks[-1].x, clicks[-1].y], np.float64))
+    focus = focus_window(window, last)
+    rgb, y = focus_rgb(drawn, focus, rng, aug)
+    pos = window.to_image(np.array([(c.x, c.y) for c in clicks if c.positive], np.float64).reshape(-1, 2))
+    neg = window.to_image(np.array([(c.x, c.y) for c in clicks if not c.positive], np.float64).reshape(-1, 2))
+    if drawn.x[3].any():  # the extreme points were drawn (not a box sample)
+        pos = np.concatenate([drawn.points, pos])
+    neg = neg[[_inside(focus, q) for q in neg]] if len(neg) else neg
+    discs = [render_points(focus.to_input(q) if len(q) else None, focus.size, radius) for q in (pos, neg)]
+    return correction_channels(rgb, *discs, resample_map(answer, window, focus)), y
+
+
+def _inside(window: CropWindow, point: np.ndarray) -> bool:
+    x, y = point
+    return (
+        window.x0 - 0.5 <= x < window.x0 + window.width - 0.5 and window.y0 - 0.5 <= y < window.y0 + window.height - 0.5
+    )
 
 
 @torch.no_grad()
@@ -167,15 +203,16 @@ def train(args: argparse.Namespace) -> dict:
         t0, seen, running = time.time(), 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
         for step in bar:
-            firsts, targets = [], []
+            drawn: list[Drawn] = []
             for i in order[step * args.batch : (step + 1) * args.batch]:
                 p = train_patches[i]
-                s = make_sample(p.image, p.mask, rng, aug, **geometry)
-                while s is None:
+                d = draw_sample(p.image, p.mask, rng, aug, **geometry)
+                while d is None:
                     p = train_patches[rng.integers(len(train_patches))]
-                    s = make_sample(p.image, p.mask, rng, aug, **geometry)
-                firsts.append(s[0])
-                targets.append(s[1] > 0.5)
+                    d = draw_sample(p.image, p.mask, rng, aug, **geometry)
+                drawn.append(d)
+            firsts = [d.x for d in drawn]
+            targets = [d.y > 0.5 for d in drawn]
             x4 = np.stack(firsts)
             gt = np.stack(targets)
             p0 = first(x4)
@@ -201,12 +238,18 @@ def train(args: argparse.Namespace) -> dict:
                 if len(sel):
                     xs = np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in sel])
                     prev[sel] = probabilities(model, xs, amp)
+            xs = np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in range(len(x4))])
+            ys = gt.astype(np.float32)
+            zoomed = np.flatnonzero(rng.random(len(x4)) < args.focus)
+            if len(zoomed):  # the zoom-in: the same last click, answered again in a focus window around it
+                answers = probabilities(model, xs[zoomed], amp)
+                for k, answer in zip(zoomed, answers):
+                    xs[k], ys[k] = focus_input(drawn[k], clicks[k], answer, rng, aug, radius)
             model.train()
             if args.freeze_bn:
                 freeze_batchnorm(model)
-            x = torch.from_numpy(np.stack([build_input(x4[k], clicks[k], prev[k], radius) for k in range(len(x4))]))
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(gt.astype(np.float32))[:, None]
+            x = torch.from_numpy(xs).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(ys)[:, None]
             loss = gradient_step(model, opt, sched, loss_fn, x, y, amp)
             seen += len(x4)
             running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
@@ -217,8 +260,15 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(metrics), flush=True)
         improved = metrics["score"] > best
         best = max(best, metrics["score"])
-        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-              "best": best, "history": history, "args": vars(args)}
+        ck = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "history": history,
+            "args": vars(args),
+        }
         save_epoch(out_dir, ck, model, metrics, args, improved)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best": best, "history": history}
@@ -299,6 +349,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--first", type=Path, required=True, help="the first-answer IR (.xml) whose answers are corrected")
     p.add_argument("--max-prior", type=int, default=10, help="most clicks placed without the model per sample")
     p.add_argument("--max-iter", type=int, default=2, help="most clicks placed on the model's own answers per sample")
+    p.add_argument(
+        "--focus",
+        type=float,
+        default=0.0,
+        help="share of samples trained as a zoom-in: the last click answered in a focus window around it",
+    )
     p.add_argument("--val-stride", type=int, default=4, help="validate on every n-th object of the validation cache")
     p.add_argument("--export", type=Path, metavar="XML", help="after training, export the best epoch here (FP16 IR)")
     p.add_argument("--version", default="dev", help="the exported IR's version")

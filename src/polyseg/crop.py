@@ -30,6 +30,8 @@ MARGIN = 0.1
 MIN_MARGIN = 3
 #: Default radius of the extreme-point discs in the point channel, in input pixels.
 POINT_RADIUS = 3.0
+#: Zoom-in of a correction: the focus window around a new click is the object window's side divided by this.
+ZOOM_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,30 @@ class CropWindow:
         """Resize a ``(size, size)`` map (e.g. the network's probabilities) back to the window's
         ``(height, width)``, bilinearly. Use :meth:`clip` to place it in the image."""
         return cv2.resize(input_map, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+def focus_window(window: CropWindow, point: np.ndarray, factor: float = ZOOM_FACTOR, min_side: int = 0) -> CropWindow:
+    """The zoom-in's focus window: a square around an image point (x, y), its side the longer side of ``window``
+    divided by ``factor``, at least ``min_side`` (the run time passes the input size: never finer than native
+    resolution); same input size as ``window``."""
+    side = max(round(max(window.width, window.height) / factor), min_side, 1)
+    x, y = (float(v) for v in point)
+    return CropWindow(round(x) - side // 2, round(y) - side // 2, side, side, window.size)
+
+
+def resample_map(prob: np.ndarray, source: CropWindow, target: CropWindow) -> np.ndarray:
+    """A ``(size, size)`` network-resolution map over ``source`` seen through ``target``, bilinearly (zero where
+    ``source`` has nothing): e.g. a previous answer for a grown window, or for a zoom-in's focus window."""
+    if source == target:
+        return prob
+    # target input coordinates -> image -> source input coordinates: an affine map per axis
+    corners = np.array([[0.0, 0.0], [1.0, 1.0]])
+    mapped = source.to_input(target.to_image(corners))
+    scale = mapped[1] - mapped[0]
+    m = np.array([[scale[0], 0.0, mapped[0, 0]], [0.0, scale[1], mapped[0, 1]]])
+    size = (target.size, target.size)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(prob.astype(np.float32), m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
 def render_points(points_in_input: np.ndarray | None, size: int = INPUT_SIZE, radius: float = POINT_RADIUS) -> np.ndarray:

@@ -27,13 +27,18 @@ import cv2
 import numpy as np
 
 from .contours import clean_mask, trace
-from .crop import CropWindow, correction_input, network_input
+from .crop import CropWindow, correction_input, focus_window, network_input, resample_map
 from .network import BUNDLED_REFINER, ModelInfo, Network, bundled_model_path
 from .prompt import Prompt, as_rgb_image, check_tolerance, point_array
 from .result import Segmentation
 
 #: Margin (fraction of the box side, per side) of a window grown to take in positive clicks outside it.
 GROWN_MARGIN = 0.3
+#: Zoom-in: a new click in a window of more than this many image pixels per network pixel is also refined in a
+#: focus window around it (:func:`polyseg.crop.focus_window`), ``ZOOM_FACTOR`` times closer to native resolution.
+ZOOM_MIN_SCALE = 3.0
+#: Share of the focus window's side, on each side, over which its answer fades into the object window's.
+ZOOM_FEATHER = 0.15
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,6 +288,7 @@ class Segmenter:
         negative: Any = (),
         image_format: str = "RGB",
         tolerance: float = 1.4,
+        zoom: bool = False,
     ) -> Segmentation:
         """Correct an answer with clicks: the correction network, fed the image, the prompt's extreme points, every
         corrective click so far and the previous answer, gives a new one.
@@ -304,6 +310,10 @@ class Segmenter:
             Channel order of ``image``.
         tolerance : float
             Polygon simplification tolerance in pixels, as for :meth:`segment`.
+        zoom : bool
+            Zoom-in: where the object's window is coarse (a large object: more than ``ZOOM_MIN_SCALE`` image pixels
+            per network pixel), also refine a window around each new click (one not in ``previous``'s prompt)
+            ``ZOOM_FACTOR`` times closer to native resolution, and fade its answer into the object's.
 
         Returns
         -------
@@ -333,10 +343,13 @@ class Segmenter:
         prompt = Prompt(base.extreme_points, base.box, positive, negative).inside(w, h)
         if not prompt.has_clicks:
             raise ValueError("refine needs at least one corrective click (positive or negative), got none")
-        return self._refine(rgb, previous, prompt, tolerance)
+        return self._refine(rgb, previous, prompt, tolerance, zoom=bool(zoom))
 
-    def _refine(self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float) -> Segmentation:
-        """The correction network on ``previous``'s window (grown for positive clicks outside it)."""
+    def _refine(
+        self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float, zoom: bool = True
+    ) -> Segmentation:
+        """The correction network on ``previous``'s window (grown for positive clicks outside it), and with
+        ``zoom`` on a focus window around each new click where that window is coarse (:func:`_focus_windows`)."""
         info = self.refiner.info
         window = previous.window
         if not all(_within(window, p) for p in prompt.positive):
@@ -345,13 +358,40 @@ class Segmenter:
             # a positive click outside marks a missed part that goes on beyond the click: take in a wide margin
             window = CropWindow.from_box(np.concatenate([lo, hi]), size=info.input_size,
                                          margin=max(info.margin, GROWN_MARGIN), min_margin=info.min_margin)
-        prev = _resample(previous.probabilities, previous.window, window)
+        prev = resample_map(previous.probabilities, previous.window, window)
         points = prompt.extreme_points
         positive = prompt.positive if points is None else np.concatenate([points, prompt.positive])
         negative = np.array([p for p in prompt.negative if _within(window, p)], np.float64).reshape(-1, 2)
         x = correction_input(rgb, window, positive, negative, prev, info.click_radius)
         prepared = Prepared(prompt, window, x, rgb.shape[:2])
-        return self.finish(prepared, self.refiner(x), tolerance)
+        prob = self.refiner(x)
+        focus = _focus_windows(window, previous.prompt, prompt) if zoom else []
+        if not focus:
+            return self.finish(prepared, prob, tolerance)
+        # Zoom-in: refine around each new click at closer to native resolution, and fade that into the answer.
+        full = window.uncrop(prob)
+        for f in focus:
+            inside = np.array([p for p in negative if _within(f, p)], np.float64).reshape(-1, 2)
+            xf = correction_input(rgb, f, positive, inside, resample_map(prob, window, f), info.click_radius)
+            _paste(full, window, f.uncrop(self.refiner(xf)), f)
+        return self._finish_full(prepared, full, tolerance)
+
+    def _finish_full(self, prepared: Prepared, full: np.ndarray, tolerance: float) -> Segmentation:
+        """:meth:`finish` for probabilities over the window at image resolution (``(height, width)`` float32):
+        the same clean-up, on the full-resolution mask; the network-resolution probabilities kept for the next
+        correction are this map resized to the network input."""
+        threshold = self.info.threshold
+        window, image_size = prepared.window, prepared.image_size
+        rows, cols, wrows, wcols = window.clip(*image_size)
+        inside = np.zeros_like(full)
+        inside[wrows, wcols] = full[wrows, wcols]
+        probabilities = window.crop(inside, cv2.INTER_AREA).astype(np.float32)
+        full = full[wrows, wcols]
+        mask = clean_mask(full > threshold)
+        offset = (cols.start, rows.start)
+        parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
+        score = float(np.minimum(full, mask).sum() / max(np.maximum(full, mask).sum(), 1e-6))
+        return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)
 
     # --- many objects ------------------------------------------------------------------------------------------
 
@@ -490,21 +530,33 @@ class Segmenter:
         return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)
 
 
+def _focus_windows(window: CropWindow, before: Prompt | None, now: Prompt) -> list[CropWindow]:
+    """The zoom-in's focus windows: one around each click of ``now`` that ``before`` did not have and that lies in
+    ``window``, where ``window`` holds more than :data:`ZOOM_MIN_SCALE` image pixels per network pixel."""
+    if max(window.width, window.height) / window.size <= ZOOM_MIN_SCALE:
+        return []
+    old = set() if before is None else {tuple(p) for p in (*before.positive, *before.negative)}
+    new = [p for p in (*now.positive, *now.negative) if tuple(p) not in old and _within(window, p)]
+    return [focus_window(window, p, min_side=window.size) for p in new]
+
+
+def _paste(full: np.ndarray, window: CropWindow, local: np.ndarray, focus: CropWindow) -> None:
+    """Fade ``local`` (probabilities over the square ``focus`` at image resolution) into ``full`` (over
+    ``window``), in place: weight 1 inside, falling linearly to 0 over :data:`ZOOM_FEATHER` of the side towards
+    the focus window's edge."""
+    x0, y0 = max(focus.x0, window.x0), max(focus.y0, window.y0)
+    x1 = min(focus.x0 + focus.width, window.x0 + window.width)
+    y1 = min(focus.y0 + focus.height, window.y0 + window.height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    i = np.arange(focus.width, dtype=np.float32)
+    edge = np.clip(np.minimum(i + 0.5, focus.width - i - 0.5) / max(ZOOM_FEATHER * focus.width, 1.0), 0.0, 1.0)
+    weight = np.minimum.outer(edge, edge)[y0 - focus.y0 : y1 - focus.y0, x0 - focus.x0 : x1 - focus.x0]
+    part = full[y0 - window.y0 : y1 - window.y0, x0 - window.x0 : x1 - window.x0]
+    part += weight * (local[y0 - focus.y0 : y1 - focus.y0, x0 - focus.x0 : x1 - focus.x0] - part)
+
+
 def _within(window: CropWindow, point: np.ndarray) -> bool:
     """Whether an image point (x, y) lies inside the window's pixels."""
     x, y = point
     return window.x0 - 0.5 <= x < window.x0 + window.width - 0.5 and window.y0 - 0.5 <= y < window.y0 + window.height - 0.5
-
-
-def _resample(prob: np.ndarray, source: CropWindow, target: CropWindow) -> np.ndarray:
-    """A network-resolution map over ``source`` seen through ``target`` (zero where ``source`` has nothing)."""
-    if source == target:
-        return prob
-    # target input coordinates -> image -> source input coordinates: an affine map per axis
-    corners = np.array([[0.0, 0.0], [1.0, 1.0]])
-    mapped = source.to_input(target.to_image(corners))
-    scale = mapped[1] - mapped[0]
-    m = np.array([[scale[0], 0.0, mapped[0, 0]], [0.0, scale[1], mapped[0, 1]]])
-    size = (target.size, target.size)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    return cv2.warpAffine(prob.astype(np.float32), m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
