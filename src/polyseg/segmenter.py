@@ -346,7 +346,7 @@ class Segmenter:
         return self._refine(rgb, previous, prompt, tolerance, zoom=bool(zoom))
 
     def _refine(
-        self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float, zoom: bool = True
+        self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float, zoom: bool = False
     ) -> Segmentation:
         """The correction network on ``previous``'s window (grown for positive clicks outside it), and with
         ``zoom`` on a focus window around each new click where that window is coarse (:func:`_focus_windows`)."""
