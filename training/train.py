@@ -22,7 +22,7 @@ from tqdm import tqdm
 from model import UNet
 from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS
 from prepare import DEFAULT_CACHE, Patch, load_split
-from samples import QUALITY, Augment, make_sample, parse_source_weights, sampling_probabilities
+from samples import QUALITY, Augment, Drawn, draw_sample, make_sample, parse_source_weights, sampling_probabilities
 
 # --- losses ----------------------------------------------------------------------------------------------------
 
@@ -185,15 +185,36 @@ def make_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training batch of ``patches[indices]``: one random sample each (an object rotated out of its patch is
     replaced by another drawn at random)."""
-    samples = []
+    return stack([(d.x, d.y) for d in draw_objects(patches, indices, rng, aug, geometry)])
+
+
+def draw_objects(
+    patches: list[Patch], indices: np.ndarray, rng: np.random.Generator, aug: Augment, geometry: dict[str, float]
+) -> list[Drawn]:
+    """One random sample of each of ``patches[indices]`` (:func:`samples.draw_sample`); an object rotated out of
+    its patch is replaced by another drawn at random."""
+    drawn = []
     for i in indices:
         p = patches[i]
-        s = make_sample(p.image, p.mask, rng, aug, **geometry)
-        while s is None:
+        d = draw_sample(p.image, p.mask, rng, aug, **geometry)
+        while d is None:
             p = patches[rng.integers(len(patches))]
-            s = make_sample(p.image, p.mask, rng, aug, **geometry)
-        samples.append(s)
-    return stack(samples)
+            d = draw_sample(p.image, p.mask, rng, aug, **geometry)
+        drawn.append(d)
+    return drawn
+
+
+def checkpoint(model: torch.nn.Module, opt, sched, epoch: int, best: float, history: list, **extra) -> dict:
+    """What ``last.pt`` holds to resume a run: weights, optimiser, schedule, epoch, best score, history."""
+    return {
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "epoch": epoch,
+        "best": best,
+        "history": history,
+        **extra,
+    }
 
 
 class Batches(torch.utils.data.Dataset):
@@ -348,15 +369,7 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(metrics), flush=True)
         improved = metrics["iIoU"] > best
         best = max(best, metrics["iIoU"])
-        ck = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "history": history,
-            "ema": None if ema is None else ema.state_dict(),
-        }
+        ck = checkpoint(model, opt, sched, epoch, best, history, ema=None if ema is None else ema.state_dict())
         save_epoch(out_dir, ck, kept, metrics, args, improved)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best_iIoU": best, "history": history}

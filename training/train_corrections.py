@@ -38,7 +38,6 @@ from samples import (
     QUALITY,
     Augment,
     Drawn,
-    draw_sample,
     focus_rgb,
     make_sample,
     parse_source_weights,
@@ -47,6 +46,8 @@ from samples import (
 from train import (
     LOSSES,
     add_train_arguments,
+    checkpoint,
+    draw_objects,
     epoch_order,
     freeze_batchnorm,
     gradient_step,
@@ -203,14 +204,7 @@ def train(args: argparse.Namespace) -> dict:
         t0, seen, running = time.time(), 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
         for step in bar:
-            drawn: list[Drawn] = []
-            for i in order[step * args.batch : (step + 1) * args.batch]:
-                p = train_patches[i]
-                d = draw_sample(p.image, p.mask, rng, aug, **geometry)
-                while d is None:
-                    p = train_patches[rng.integers(len(train_patches))]
-                    d = draw_sample(p.image, p.mask, rng, aug, **geometry)
-                drawn.append(d)
+            drawn = draw_objects(train_patches, order[step * args.batch : (step + 1) * args.batch], rng, aug, geometry)
             firsts = [d.x for d in drawn]
             targets = [d.y > 0.5 for d in drawn]
             x4 = np.stack(firsts)
@@ -260,15 +254,7 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(metrics), flush=True)
         improved = metrics["score"] > best
         best = max(best, metrics["score"])
-        ck = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "epoch": epoch,
-            "best": best,
-            "history": history,
-            "args": vars(args),
-        }
+        ck = checkpoint(model, opt, sched, epoch, best, history, args=vars(args))
         save_epoch(out_dir, ck, model, metrics, args, improved)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best": best, "history": history}
