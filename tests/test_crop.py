@@ -306,3 +306,12 @@ def test_network_input_for_a_box_prompt_has_an_empty_point_channel():
     assert x.shape == (4, INPUT_SIZE, INPUT_SIZE)
     assert not x[3].any()
     assert np.all(x[1] == 120)
+
+
+def test_an_area_resize_of_a_window_thinner_than_the_input_works_on_either_side():
+    image = np.arange(600 * 90, dtype=np.float32).reshape(90, 600)
+    for window in (CropWindow(0, 0, 600, 90), CropWindow(0, 0, 90, 600)):
+        src = image if window.width == 600 else image.T
+        out = window.crop(src, cv2.INTER_AREA)
+        assert out.shape == (window.size, window.size)
+        assert abs(float(out.mean()) - float(src.mean())) < 0.01 * float(src.mean())

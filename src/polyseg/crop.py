@@ -129,7 +129,7 @@ class CropWindow:
         if interpolation is None:
             shrink = self.width > self.size and self.height > self.size
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        kx, ky = self.width // self.size, self.height // self.size
+        kx, ky = max(self.width // self.size, 1), max(self.height // self.size, 1)
         if interpolation == cv2.INTER_AREA and max(kx, ky) > 1:
             # INTER_AREA is fast only for whole-number factors: resample to the nearest multiple of the output
             # size first (a mild bilinear step), then average k x k blocks. 4x faster, within 0.4 grey levels.

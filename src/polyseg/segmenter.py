@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .contours import clean_mask, trace
@@ -385,7 +384,7 @@ class Segmenter:
         rows, cols, wrows, wcols = window.clip(*image_size)
         inside = np.zeros_like(full)
         inside[wrows, wcols] = full[wrows, wcols]
-        probabilities = window.crop(inside, cv2.INTER_AREA).astype(np.float32)
+        probabilities = window.crop(inside).astype(np.float32)
         full = full[wrows, wcols]
         mask = clean_mask(full > threshold)
         offset = (cols.start, rows.start)
