@@ -166,6 +166,13 @@ def test_zoom_in_refines_a_large_object_around_the_new_click_only(seg):
     assert len(focus) == 1 and focus[0].width == round(max(first.window.width, first.window.height) / 3)
     f = focus[0]
     outside = zoomed.mask ^ plain.mask
+    # the probabilities kept for the next correction are the same map at network resolution, away from the focus
+    far = np.ones((128, 128), bool)
+    fx0, fy0 = first.window.to_input(np.array([f.x0, f.y0], float))
+    fx1, fy1 = first.window.to_input(np.array([f.x0 + f.width, f.y0 + f.height], float))
+    far[max(int(fy0) - 2, 0) : int(fy1) + 3, max(int(fx0) - 2, 0) : int(fx1) + 3] = False
+    assert np.abs(zoomed.probabilities - plain.probabilities)[far].mean() < 0.02  # up and down again: edges blur
+    assert ((zoomed.probabilities > 0.5) == (plain.probabilities > 0.5))[far].mean() > 0.99
     outside[max(f.y0, 0) : f.y0 + f.height, max(f.x0, 0) : f.x0 + f.width] = False
     assert not outside.any()
     # the same click again is no new click: no focus window

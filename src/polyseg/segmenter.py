@@ -384,7 +384,8 @@ class Segmenter:
         rows, cols, wrows, wcols = window.clip(*image_size)
         inside = np.zeros_like(full)
         inside[wrows, wcols] = full[wrows, wcols]
-        probabilities = window.crop(inside).astype(np.float32)
+        # the window's own pixels resized to the input (not the window cut out of them)
+        probabilities = CropWindow(0, 0, window.width, window.height, window.size).crop(inside).astype(np.float32)
         full = full[wrows, wcols]
         mask = clean_mask(full > threshold)
         offset = (cols.start, rows.start)
