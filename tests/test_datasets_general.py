@@ -3,6 +3,8 @@ labels (Clothing Co-Parsing), on fixtures the tests write under ``tmp_path``."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -100,3 +102,34 @@ def test_read_parsing_takes_every_label_as_the_person(tmp_path):
     ((cls, person),) = frame.instances
     assert cls == "person"
     assert (person == ((labels > 0) & ~(np.arange(W)[None] < 10))).all()
+
+
+def test_animal_folders_pair_image_and_mask_stems_and_split_per_class(tmp_path):
+    for cls in ("emu", "rhino"):
+        (tmp_path / "images" / cls).mkdir(parents=True)
+        (tmp_path / "masks" / cls).mkdir(parents=True)
+        for i in range(1, 7):
+            cv2.imwrite(str(tmp_path / "images" / cls / f"image_{i:04d}.jpg"), np.zeros((H, W, 3), np.uint8))
+            cv2.imwrite(str(tmp_path / "masks" / cls / f"mask_{i:04d}.png"), disc(60, 60, 30).astype(np.uint8) * 255)
+    readers = user_sources(animals=tmp_path)["animals"]
+    train = [(f.instances[0][0], f.name) for f in readers["train"]()]
+    val = [(f.instances[0][0], f.name) for f in readers["val"]()]
+    assert val == [("emu", "0005"), ("rhino", "0005")]  # every 5th image of each class, by name
+    assert len(train) == 10 and not set(train) & set(val)
+
+
+def test_borrat_takes_its_own_train_and_valid_folders(tmp_path):
+    for folder, ids in (("train", [1, 2]), ("valid", [3])):
+        (tmp_path / folder).mkdir()
+        images, anns = [], []
+        for i in ids:
+            cv2.imwrite(str(tmp_path / folder / f"f{i}.jpg"), np.zeros((H, W, 3), np.uint8))
+            images.append({"id": i, "file_name": f"f{i}.jpg", "width": W, "height": H})
+            anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0, "area": 1600.0,
+                         "bbox": [40, 40, 40, 40], "segmentation": [[40, 40, 80, 40, 80, 80, 40, 80]]})
+        data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "human"}]}
+        (tmp_path / folder / "_annotations.coco.json").write_text(json.dumps(data))
+    readers = user_sources(borrat=tmp_path)["borrat"]
+    assert len(list(readers["train"]())) == 2
+    (val,) = readers["val"]()
+    assert val.instances[0][0] == "human" and 1500 < val.instances[0][1].sum() < 1800

@@ -110,8 +110,11 @@ def components(mask: np.ndarray, min_area: int) -> list[np.ndarray]:
     return [labels == i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
 
 
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+def _images_by_stem(folder: Path, prefix: str = "") -> dict[str, Path]:
+    """The images of ``folder`` by file stem, ``prefix`` removed from the stems that start with it."""
+    return {
+        p.stem.removeprefix(prefix): p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
+    }
 
 
 # --- semantic label folders (CamVid) ---------------------------------------------------------------------------
@@ -333,13 +336,20 @@ def salient_objects(
 
 
 def read_salient(
-    image_dir: Path | str, mask_dir: Path | str, *, class_name: str = "object", keep: Callable[[int], bool] | None = None
+    image_dir: Path | str,
+    mask_dir: Path | str,
+    *,
+    class_name: str = "object",
+    keep: Callable[[int], bool] | None = None,
+    image_prefix: str = "",
+    mask_prefix: str = "",
 ) -> Iterator[Frame]:
     """Images and grey salient-object masks with the same stems (DUTS: ``DUTS-TR-Image/x.jpg`` and
-    ``DUTS-TR-Mask/x.png``); mask pixels above 127 are foreground, split into objects by :func:`salient_objects`.
+    ``DUTS-TR-Mask/x.png``; or the same once ``image_prefix`` / ``mask_prefix`` are removed: ``image_0001.jpg``
+    and ``mask_0001.png``); mask pixels above 127 are foreground, split into objects by :func:`salient_objects`.
     ``keep(i)`` selects images by their index in stem order (a split decided before reading)."""
-    masks = _images_by_stem(Path(mask_dir))
-    for i, (stem, image_path) in enumerate(_images_by_stem(Path(image_dir)).items()):
+    masks = _images_by_stem(Path(mask_dir), mask_prefix)
+    for i, (stem, image_path) in enumerate(_images_by_stem(Path(image_dir), image_prefix).items()):
         if stem not in masks or (keep is not None and not keep(i)):
             continue
         image = read_rgb(image_path)
@@ -619,6 +629,8 @@ def user_sources(
     pennfudan: Path | str | None = None,
     duts: Path | str | None = None,
     ccp: Path | str | None = None,
+    animals: Path | str | None = None,
+    borrat: Path | str | None = None,
 ) -> dict[str, dict[str, Callable[[], Iterator[Frame]]]]:
     """Readers for data sets a user brings.
 
@@ -636,6 +648,10 @@ def user_sources(
         every 10 DUTS-TE images (in name order) train; every 10th DUTS-TE image validates.
     ccp : the Clothing Co-Parsing checkout (``photos/``, ``annotations/pixel-level/``); every 5th labelled photo
         (in name order) validates.
+    animals : a folder of ``images/CLASS/image_N.jpg`` and ``masks/CLASS/mask_N.png`` (the Caltech-101 animal
+        masks): one object class per sub-folder; every 5th image of each class (in name order) validates.
+    borrat : the Borrat teacher-occlusion checkout: ``train/`` and ``valid/``, each with ``_annotations.coco.json``
+        (its own split, by source frame: augmented copies of a frame stay on one side).
     """
     out: dict[str, dict[str, Callable[[], Iterator[Frame]]]] = {}
     if cityscapes is not None:
@@ -663,6 +679,20 @@ def user_sources(
         c = Path(ccp)
         parsing = lambda keep: read_parsing(c / "photos", c / "annotations/pixel-level", keep=keep)
         out["ccp"] = {"train": lambda: parsing(lambda i: i % 5 != 4), "val": lambda: parsing(lambda i: i % 5 == 4)}
+    if animals is not None:
+        a = Path(animals)
+
+        def animal_frames(keep: Callable[[int], bool]) -> Iterator[Frame]:
+            for cls in sorted(p.name for p in (a / "images").iterdir() if p.is_dir()):
+                yield from read_salient(a / "images" / cls, a / "masks" / cls, class_name=cls, keep=keep,
+                                        image_prefix="image_", mask_prefix="mask_")
+
+        out["animals"] = {"train": lambda: animal_frames(lambda i: i % 5 != 4),
+                          "val": lambda: animal_frames(lambda i: i % 5 == 4)}
+    if borrat is not None:
+        b = Path(borrat)
+        out["borrat"] = {split: (lambda folder=folder: read_coco(b / folder / "_annotations.coco.json"))
+                         for split, folder in (("train", "train"), ("val", "valid"))}
     if coco:
         files = [tuple(coco)] if isinstance(coco[0], (str, Path)) else [tuple(c) for c in coco]
 

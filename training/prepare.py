@@ -97,6 +97,10 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duts", type=Path, metavar="DIR", help="the DUTS folder (DUTS-TR/ and DUTS-TE/ with *-Image, *-Mask)")
     p.add_argument("--ccp", type=Path, metavar="DIR",
                    help="the Clothing Co-Parsing folder (photos/, annotations/pixel-level/*.mat)")
+    p.add_argument("--animals", type=Path, metavar="DIR",
+                   help="images/CLASS/image_N.* and masks/CLASS/mask_N.png (the Caltech-101 animal masks)")
+    p.add_argument("--borrat", type=Path, metavar="DIR",
+                   help="the Borrat teacher-occlusion folder (train/ and valid/ with _annotations.coco.json)")
 
 
 def sources_from_args(a: argparse.Namespace) -> Sources:
@@ -111,6 +115,8 @@ def sources_from_args(a: argparse.Namespace) -> Sources:
             pennfudan=a.pennfudan,
             duts=getattr(a, "duts", None),
             ccp=getattr(a, "ccp", None),
+            animals=getattr(a, "animals", None),
+            borrat=getattr(a, "borrat", None),
         )
     )
     return sources
