@@ -315,3 +315,10 @@ def test_an_area_resize_of_a_window_thinner_than_the_input_works_on_either_side(
         out = window.crop(src, cv2.INTER_AREA)
         assert out.shape == (window.size, window.size)
         assert abs(float(out.mean()) - float(src.mean())) < 0.01 * float(src.mean())
+
+
+def test_contains_takes_a_window_pixel_as_the_half_open_square_around_its_centre():
+    window = CropWindow(10, 20, 5, 4)  # columns 10-14, rows 20-23
+    points = [(10, 20), (14, 23), (9.5, 19.5), (14.49, 23.49), (14.5, 22), (12, 23.5), (9.49, 21)]
+    assert window.contains(points).tolist() == [True, True, True, True, False, False, False]
+    assert window.contains(np.zeros((0, 2))).shape == (0,)

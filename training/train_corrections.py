@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from model import UNet
-from polyseg.crop import CropWindow, correction_channels, focus_window, render_points, resample_map
+from polyseg.crop import correction_channels, focus_window, render_points, resample_map
 from prepare import DEFAULT_CACHE, Patch, load_split
 from samples import (
     QUALITY,
@@ -124,16 +124,9 @@ def focus_input(
     neg = window.to_image(np.array([(c.x, c.y) for c in clicks if not c.positive], np.float64).reshape(-1, 2))
     if drawn.x[3].any():  # the extreme points were drawn (not a box sample)
         pos = np.concatenate([drawn.points, pos])
-    neg = neg[[_inside(focus, q) for q in neg]] if len(neg) else neg
+    neg = neg[focus.contains(neg)]
     discs = [render_points(focus.to_input(q) if len(q) else None, focus.size, radius) for q in (pos, neg)]
     return correction_channels(rgb, *discs, resample_map(answer, window, focus)), y
-
-
-def _inside(window: CropWindow, point: np.ndarray) -> bool:
-    x, y = point
-    return (
-        window.x0 - 0.5 <= x < window.x0 + window.width - 0.5 and window.y0 - 0.5 <= y < window.y0 + window.height - 0.5
-    )
 
 
 @torch.no_grad()

@@ -98,6 +98,14 @@ class CropWindow:
         pts = np.asarray(points, dtype=np.float64)
         return np.stack([(pts[..., 0] + 0.5) / sx + self.x0 - 0.5, (pts[..., 1] + 0.5) / sy + self.y0 - 0.5], -1)
 
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Which of ``(N, 2)`` image points (x, y) lie on the window's pixels (pixel ``i`` spans
+        ``[i - 0.5, i + 0.5)``); ``(N,)`` bool."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        x, y = pts[:, 0], pts[:, 1]
+        inside_x = (self.x0 - 0.5 <= x) & (x < self.x0 + self.width - 0.5)
+        return inside_x & (self.y0 - 0.5 <= y) & (y < self.y0 + self.height - 0.5)
+
     def clip(self, height: int, width: int) -> tuple[slice, slice, slice, slice]:
         """Slices of the part of the window inside an ``height x width`` image.
 

@@ -353,7 +353,7 @@ class Segmenter:
         ``zoom`` on a focus window around each new click where that window is coarse (:func:`_focus_windows`)."""
         info = self.refiner.info
         window = previous.window
-        if not all(_within(window, p) for p in prompt.positive):
+        if not window.contains(prompt.positive).all():
             lo = np.minimum(prompt.bounds[:2], np.min(prompt.positive, axis=0))
             hi = np.maximum(prompt.bounds[2:], np.max(prompt.positive, axis=0))
             # a positive click outside marks a missed part that goes on beyond the click: take in a wide margin
@@ -362,7 +362,8 @@ class Segmenter:
         prev = resample_map(previous.probabilities, previous.window, window)
         points = prompt.extreme_points
         positive = prompt.positive if points is None else np.concatenate([points, prompt.positive])
-        negative = np.array([p for p in prompt.negative if _within(window, p)], np.float64).reshape(-1, 2)
+        negative = np.asarray(prompt.negative, np.float64).reshape(-1, 2)
+        negative = negative[window.contains(negative)]
         x = correction_input(rgb, window, positive, negative, prev, info.click_radius)
         prepared = Prepared(prompt, window, x, rgb.shape[:2])
         prob = self.refiner(x)
@@ -372,8 +373,8 @@ class Segmenter:
         # Zoom-in: refine around each new click at closer to native resolution, and fade that into the answer.
         full = window.uncrop(prob)
         for f in focus:
-            inside = np.array([p for p in negative if _within(f, p)], np.float64).reshape(-1, 2)
-            xf = correction_input(rgb, f, positive, inside, resample_map(prob, window, f), info.click_radius)
+            prev_f = resample_map(prob, window, f)
+            xf = correction_input(rgb, f, positive, negative[f.contains(negative)], prev_f, info.click_radius)
             _paste(full, window, f.uncrop(self.refiner(xf)), f)
         return self._finish_full(prepared, full, tolerance)
 
@@ -538,7 +539,8 @@ def _focus_windows(window: CropWindow, before: Prompt | None, now: Prompt) -> li
     if max(window.width, window.height) / window.size <= ZOOM_MIN_SCALE:
         return []
     old = set() if before is None else {tuple(p) for p in (*before.positive, *before.negative)}
-    new = [p for p in (*now.positive, *now.negative) if tuple(p) not in old and _within(window, p)]
+    clicks = np.concatenate([np.reshape(now.positive, (-1, 2)), np.reshape(now.negative, (-1, 2))])
+    new = [p for p, inside in zip(clicks, window.contains(clicks)) if inside and tuple(p) not in old]
     return [focus_window(window, p, min_side=window.size) for p in new]
 
 
@@ -556,9 +558,3 @@ def _paste(full: np.ndarray, window: CropWindow, local: np.ndarray, focus: CropW
     weight = np.minimum.outer(edge, edge)[y0 - focus.y0 : y1 - focus.y0, x0 - focus.x0 : x1 - focus.x0]
     part = full[y0 - window.y0 : y1 - window.y0, x0 - window.x0 : x1 - window.x0]
     part += weight * (local[y0 - focus.y0 : y1 - focus.y0, x0 - focus.x0 : x1 - focus.x0] - part)
-
-
-def _within(window: CropWindow, point: np.ndarray) -> bool:
-    """Whether an image point (x, y) lies inside the window's pixels."""
-    x, y = point
-    return window.x0 - 0.5 <= x < window.x0 + window.width - 0.5 and window.y0 - 0.5 <= y < window.y0 + window.height - 0.5
