@@ -134,7 +134,8 @@ def test_worker_batches_do_not_depend_on_the_number_of_workers(cache):
     batches = train.Batches(patches, order, 8, [0, 3], train.QUALITY, geometry)
     direct = [batches[i] for i in range(len(batches))]
     assert len(direct) == 3 and direct[0][0].shape == (8, 4, 64, 64) and direct[0][1].shape == (8, 1, 64, 64)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=2, worker_init_fn=train._worker_init)
+    args = train.parser().parse_args(["--workers", "2", "--batch", "8"])
+    loader = train.epoch_batches(patches, order, None, train.QUALITY, geometry, args, 3)
     for (x, y), (dx, dy) in zip(loader, direct):
         assert torch.equal(x, dx) and torch.equal(y, dy)
     other_epoch = train.Batches(patches, order, 8, [0, 4], train.QUALITY, geometry)[0]

@@ -14,6 +14,7 @@ import math
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -250,9 +251,6 @@ class Batches(torch.utils.data.Dataset):
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
     torch.set_num_threads(1)
 
 
@@ -271,6 +269,9 @@ def epoch_batches(
         return (
             make_batch(patches, order[i : i + args.batch], rng, aug, geometry) for i in range(0, len(order), args.batch)
         )
+    # OpenCV's thread pool does not survive a fork: a worker that touches it (even to resize it) can hang on a
+    # lock the parent held. Without a pool in the parent, the workers inherit none and run OpenCV serially.
+    cv2.setNumThreads(0)
     data = Batches(patches, order, args.batch, [args.seed, epoch], aug, geometry)
     return torch.utils.data.DataLoader(
         data,
@@ -341,7 +342,7 @@ def train(args: argparse.Namespace) -> dict:
         if getattr(args, "freeze_bn", False):  # BatchNorm keeps its statistics (an identity read from an IR too)
             freeze_batchnorm(model)
         order = epoch_order(rng, len(train_patches), steps_per_epoch * args.batch, draw)
-        t0, seen, running_t = time.time(), 0, torch.zeros(())
+        t0, seen = time.time(), 0
         batches = epoch_batches(train_patches, order, rng, aug, geometry, args, epoch)
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=5, ncols=110)
         for step, (x, y) in enumerate(bar):
@@ -351,7 +352,10 @@ def train(args: argparse.Namespace) -> dict:
                 ema.update_parameters(model)
             seen += len(x)
             # the running loss stays on the device: reading it every step would stall a GPU
-            running_t = 0.98 * running_t.to(loss.device) + 0.02 * loss.detach() if step else loss.detach()
+            if step == 0:
+                running_t = loss.detach()
+            else:
+                running_t = 0.98 * running_t + 0.02 * loss.detach()
             if step % 50 == 0:
                 bar.set_postfix(
                     loss=f"{running_t.item():.3f}",
