@@ -114,3 +114,19 @@ def test_a_focus_sample_is_the_window_refine_zoom_builds_around_the_last_click()
 def test_a_run_with_focus_samples_trains(cache, tmp_path):
     result = run(cache, tmp_path / "run", "--epochs", "1", "--focus", "0.5")
     assert len(result["history"]) == 1
+
+
+def test_prior_p_sets_how_many_clicks_a_sample_gets_before_the_model_answers():
+    rng = np.random.default_rng(0)
+    few = [tc.prior_count(rng, 0.3, 10) for _ in range(4000)]
+    many = [tc.prior_count(rng, 0.15, 16) for _ in range(4000)]
+    assert min(few) == 0 and max(few) == 10 and max(many) == 16
+    assert np.mean(few) == pytest.approx(2.3, abs=0.15)
+    assert np.mean(many) == pytest.approx(5.25, abs=0.3)  # 1/0.15 - 1 = 5.7, 5.25 with the cap at 16
+
+
+def test_prior_p_outside_zero_to_one_is_refused(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["train_corrections.py", "--first", "first.xml", "--prior-p", "0"])
+    with pytest.raises(SystemExit):
+        tc.main()
+    assert "--prior-p must lie in (0, 1], got 0.0" in capsys.readouterr().err

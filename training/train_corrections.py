@@ -138,6 +138,14 @@ def probabilities(model: UNet, x: np.ndarray, amp: bool) -> np.ndarray:
         return torch.sigmoid(model.logits(xb).float()).numpy()[:, 0]
 
 
+def prior_count(rng: np.random.Generator, p: float, most: int) -> int:
+    """How many prior clicks a sample gets: geometric with success probability ``p``, less one, at most ``most``.
+
+    The mean is ``1 / p - 1`` before the cap: p=0.3 gives 2.3 clicks (correction network 1.0), p=0.15 5.7.
+    """
+    return min(int(rng.geometric(p)) - 1, most)
+
+
 def prior_clicks(
     first: np.ndarray, gt: np.ndarray, count: int, rng: np.random.Generator
 ) -> tuple[list[Click], np.ndarray]:
@@ -205,7 +213,7 @@ def train(args: argparse.Namespace) -> dict:
             p0 = first(x4)
             clicks, prev = [], []
             for k in range(len(x4)):
-                count = min(int(rng.geometric(0.3)) - 1, args.max_prior)
+                count = prior_count(rng, args.prior_p, args.max_prior)
                 c, pr = prior_clicks(p0[k], gt[k], count, rng)
                 clicks.append(c)
                 prev.append(pr)
@@ -327,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_CACHE / "run-corrections")
     p.add_argument("--first", type=Path, required=True, help="the first-answer IR (.xml) whose answers are corrected")
     p.add_argument("--max-prior", type=int, default=10, help="most clicks placed without the model per sample")
+    p.add_argument(
+        "--prior-p",
+        type=float,
+        default=0.3,
+        help="prior clicks per sample are geometric with this p, less one (mean 1/p - 1; 0.3: 2.3 clicks)",
+    )
     p.add_argument("--max-iter", type=int, default=2, help="most clicks placed on the model's own answers per sample")
     p.add_argument(
         "--focus",
@@ -342,7 +356,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
+    p = parser()
+    args = p.parse_args()
+    if not 0.0 < args.prior_p <= 1.0:
+        p.error(f"--prior-p must lie in (0, 1], got {args.prior_p}")
     done = args.out / "history.json"
     if not done.exists() or len(json.loads(done.read_text())) < args.epochs:
         train(args)
