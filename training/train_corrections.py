@@ -2,7 +2,10 @@
 
     python training/train_corrections.py --cache CACHE --first weights/polyseg_unet.xml --out CACHE/run-corrections \
         --init-from weights/polyseg_unet.xml --freeze-bn --lr 3e-4 --epochs 6 --samples-per-epoch 8000 \
-        --export weights/polyseg_refine.xml --version 1.0
+        --export CACHE/out-refine-1.0/polyseg_refine.xml --version 1.0
+
+(the shipped 1.2 trains on from that run's ``best.pt`` with ``--prior-p 0.15 --max-prior 16``: the model card has
+both commands in full, with their draw weights).
 
 Inputs (``polyseg.crop.correction_input``): R, G, B of the first answer's window, positive clicks (the extreme
 points among them), negative clicks, and the previous answer's probability. The first answer comes from the
@@ -11,7 +14,8 @@ shipped 4-channel IR (``--first``, run with OpenVINO, as at run time). Initialis
 gives the first answer again whatever the clicks.
 
 Clicks are simulated as RITM trains: for each sample, first some *prior* clicks placed without the model (the
-protocol's rule, with some randomness, on an answer corrected by a brush at each click), then up to
+protocol's rule, with some randomness, on an answer corrected by a brush at each click; their number is geometric,
+``--prior-p``, at most ``--max-prior``), then up to
 ``--max-iter`` clicks placed on the model's own answers without gradient (the previous probability fed back),
 and a last click whose answer is trained. Validation runs the protocol of :mod:`clicker` at 128x128 on a fixed
 subset of the validation cache: mean IoU after each corrective click, and NoC@85/90 counting the extreme points
