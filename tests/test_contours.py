@@ -298,6 +298,27 @@ def test_clean_mask_fills_a_small_hole_but_not_a_large_one():
     assert out.sum() == 40 * 30 - 9
 
 
+def test_clean_mask_keeps_a_small_part_that_holds_a_positive_click():
+    mask = np.zeros((50, 60), np.uint8)
+    mask[5:25, 5:25] = 1
+    mask[40:42, 40:42] = 1  # 1 % of the large part: dropped unless clicked
+    mask[45:47, 5:7] = 1  # another small part, not clicked
+    out = clean_mask(mask, keep_parts_at=np.array([[41.2, 40.8], [-3, 70], [55, 10]]))  # x, y; two off the part
+    assert out[40:42, 40:42].all()
+    assert not out[45:47, 5:7].any()
+    assert out.sum() == 400 + 4
+
+
+def test_clean_mask_keeps_a_small_hole_that_holds_a_negative_click():
+    mask = rectangle(x0=5, y0=5, x1=44, y1=34, shape=(40, 50))
+    mask[10, 10] = 0
+    mask[20, 20] = 0
+    out = clean_mask(mask, min_hole_area=4, keep_holes_at=np.array([[20, 20], [100, 100]]))
+    assert out[10, 10]  # not clicked: filled
+    assert not out[20, 20]
+    assert out.sum() == 40 * 30 - 1
+
+
 def test_clean_mask_does_not_fill_background_touching_the_border():
     mask = np.ones((10, 10), np.uint8)
     mask[0, 4] = 0  # a 1-px notch open to the image border is not a hole

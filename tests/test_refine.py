@@ -186,3 +186,24 @@ def test_zoom_in_leaves_small_objects_alone(seg):
     a = seg.refine(image, first, positive=[(100, 100)], zoom=True)
     b = seg.refine(image, first, positive=[(100, 100)])
     assert np.array_equal(a.mask, b.mask) and np.array_equal(a.probabilities, b.probabilities)
+
+
+def test_a_correction_keeps_the_small_part_and_the_pin_hole_that_were_clicked(seg):
+    """finish() drops parts under 5 % of the largest and fills pin holes; not where the annotator clicked."""
+    from polyseg.crop import CropWindow
+    from polyseg.prompt import Prompt
+    from polyseg.segmenter import Prepared
+
+    window = CropWindow(0, 0, 128, 128)  # image pixels are network pixels
+    prob = np.zeros((128, 128), np.float32)
+    prob[20:80, 20:80] = 0.9  # the object
+    prob[100:105, 100:105] = 0.9  # a separate part, 25 px: 0.7 % of the object
+    prob[50, 50] = 0.1  # a 1-px hole
+    box = (20, 20, 79, 79)
+    first = seg.finish(Prepared(Prompt(box=box), window, None, (128, 128)), prob)
+    assert not first.mask[102, 102] and first.mask[50, 50]  # a first answer is cleaned as always
+    clicked = Prompt(box=box, positive=[(102, 102)], negative=[(50, 50)])
+    fixed = seg.finish(Prepared(clicked, window, None, (128, 128)), prob)
+    assert fixed.mask[100:105, 100:105].all() and len(fixed.parts) == 2
+    assert not fixed.mask[50, 50]
+    assert fixed.mask.sum() == 60 * 60 - 1 + 25

@@ -94,9 +94,24 @@ def simplify(contour: np.ndarray, tolerance: float, min_fidelity: float = MIN_FI
     return simplified.reshape(-1, 2).astype(np.float64)
 
 
-def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_area: int = 4) -> np.ndarray:
+def clean_mask(
+    mask: np.ndarray,
+    *,
+    min_part_fraction: float = 0.05,
+    min_hole_area: int = 4,
+    keep_parts_at: np.ndarray | None = None,
+    keep_holes_at: np.ndarray | None = None,
+) -> np.ndarray:
     """Drop parts smaller than ``min_part_fraction`` of the largest part and fill holes of fewer than
-    ``min_hole_area`` pixels; returns a bool mask of the same ``(H, W)`` shape."""
+    ``min_hole_area`` pixels; returns a bool mask of the same ``(H, W)`` shape.
+
+    Parameters
+    ----------
+    keep_parts_at, keep_holes_at : (N, 2) array of (x, y) mask pixels, optional
+        A part holding one of ``keep_parts_at`` is never dropped, a hole holding one of ``keep_holes_at`` never
+        filled (an annotator's positive and negative clicks: what they asked for stays). Points off the mask are
+        ignored.
+    """
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
@@ -106,6 +121,9 @@ def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_ar
     _n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.concatenate([[False], areas >= min_part_fraction * areas.max()])
+    x, y = _pixels_on(keep_parts_at, m.shape)
+    keep[labels[y, x]] = True
+    keep[0] = False
     out = keep[labels]
     if min_hole_area > 1:
         # Background regions not connected to the border (4-connectivity) are holes.
@@ -113,8 +131,20 @@ def clean_mask(mask: np.ndarray, *, min_part_fraction: float = 0.05, min_hole_ar
         _nb, bg, bg_stats, _ = cv2.connectedComponentsWithStats(padded, connectivity=4)
         small = np.concatenate([[False], bg_stats[1:, cv2.CC_STAT_AREA] < min_hole_area])
         small[bg[0, 0]] = False
+        x, y = _pixels_on(keep_holes_at, m.shape)
+        small[bg[y + 1, x + 1]] = False
         out |= small[bg][1:-1, 1:-1]
     return out
+
+
+def _pixels_on(points: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and rows (int arrays) of the (x, y) ``points`` that round to a pixel of a ``shape`` mask."""
+    if points is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    xy = np.rint(np.asarray(points, dtype=np.float64).reshape(-1, 2))
+    on = (xy[:, 0] >= 0) & (xy[:, 0] < shape[1]) & (xy[:, 1] >= 0) & (xy[:, 1] < shape[0])
+    xy = xy[on].astype(np.intp)
+    return xy[:, 0], xy[:, 1]
 
 
 def _part(

@@ -390,8 +390,9 @@ class Segmenter:
         # the window's own pixels resized to the input (not the window cut out of them)
         probabilities = CropWindow(0, 0, window.width, window.height, window.size).crop(inside).astype(np.float32)
         full = full[wrows, wcols]
-        mask = clean_mask(full > threshold)
         offset = (cols.start, rows.start)
+        positive, negative = _clicked(prepared.prompt)
+        mask = clean_mask(full > threshold, keep_parts_at=positive - offset, keep_holes_at=negative - offset)
         parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
         score = float(np.minimum(full, mask).sum() / max(np.maximum(full, mask).sum(), 1e-6))
         return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)
@@ -501,7 +502,8 @@ class Segmenter:
 
         Spurious parts are dropped and pin holes filled on the network-resolution map (cheap), by editing the
         probabilities before they are resized to the window, so the full-resolution mask is thresholded and
-        traced once.
+        traced once. A correction (a prompt with clicks) keeps every part that holds one of its positive clicks or
+        extreme points and every hole that holds a negative click, however small: what was clicked stays.
 
         Parameters
         ----------
@@ -521,7 +523,8 @@ class Segmenter:
         window, image_size = prepared.window, prepared.image_size
         prob = probabilities
         hard = prob > threshold
-        kept = clean_mask(hard)
+        positive, negative = _clicked(prepared.prompt)
+        kept = clean_mask(hard, keep_parts_at=window.to_input(positive), keep_holes_at=window.to_input(negative))
         changed = kept != hard  # dropped parts (to 0) and filled pin holes (to 1)
         if changed.any():
             prob = np.where(changed, kept, prob).astype(np.float32)
@@ -531,6 +534,20 @@ class Segmenter:
         parts = tuple(trace(mask, tolerance=tolerance, offset=offset, min_part_fraction=0.0, min_hole_area=0))
         score = float(np.minimum(prob, kept).sum() / max(np.maximum(prob, kept).sum(), 1e-6))
         return Segmentation(parts, mask, offset, image_size, score, prepared.prompt, window, probabilities)
+
+
+def _clicked(prompt: Prompt) -> tuple[np.ndarray, np.ndarray]:
+    """Where a prompt with corrective clicks says foreground (its extreme points and positive clicks) and
+    background (its negative clicks): two ``(N, 2)`` float64 arrays of image (x, y). Both empty for a prompt without
+    clicks, so a first answer is cleaned as it always was; :meth:`Segmenter.finish` keeps the parts and holes
+    clicked."""
+    none = np.zeros((0, 2))
+    if not prompt.has_clicks:
+        return none, none
+    positive = np.reshape(np.asarray(prompt.positive, np.float64), (-1, 2))
+    if prompt.extreme_points is not None:
+        positive = np.concatenate([np.asarray(prompt.extreme_points, np.float64), positive])
+    return positive, np.reshape(np.asarray(prompt.negative, np.float64), (-1, 2))
 
 
 def _focus_windows(window: CropWindow, before: Prompt | None, now: Prompt) -> list[CropWindow]:
