@@ -130,3 +130,24 @@ def test_prior_p_outside_zero_to_one_is_refused(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         tc.main()
     assert "--prior-p must lie in (0, 1], got 0.0" in capsys.readouterr().err
+
+
+def test_a_wider_network_starts_where_the_narrow_one_is_and_exports(cache, tmp_path):
+    # --base 24 from the 16-filter shipped weights: widened without changing the answer (net2wider.py), so at
+    # learning rate 0 clicks still leave the first answer as it was; the export reads the width from the weights.
+    import export
+
+    from polyseg import Segmenter
+
+    out = tmp_path / "run"
+    result = run(cache, out, "--epochs", "1", "--lr", "0", "--base", "24")
+    after = result["history"][0]["iou_after"]
+    assert max(after) - min(after) < 2.0
+    best = torch.load(out / "best.pt", weights_only=False)["model"]
+    assert tuple(best["down.0.0.weight"].shape[:2]) == (24, 6) and best["down.4.3.weight"].shape[0] == 384
+    xml = export.export(out / "best.pt", tmp_path / "wide" / "polyseg_refine.xml", "test")
+    image = np.full((200, 200, 3), 60, np.uint8)
+    with Segmenter.from_pretrained(refiner=xml) as seg:
+        first = seg.segment(image, box=(50, 50, 150, 150))
+        fixed = seg.refine(image, first, positive=[(100, 100)])
+        assert fixed.mask.shape == (200, 200) and seg.refiner_info.version == "test"

@@ -54,7 +54,8 @@ def load_checkpoint(path: Path):  # -> tuple[UNet, dict]
     from model import UNet
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    model = UNet(in_channels=int(checkpoint["model"]["down.0.0.weight"].shape[1]))
+    first = checkpoint["model"]["down.0.0.weight"]  # (base, in_channels, 3, 3)
+    model = UNet(in_channels=int(first.shape[1]), base=int(first.shape[0]))
     model.load_state_dict(checkpoint["model"])
     return model.eval(), dict(checkpoint.get("args") or {})
 

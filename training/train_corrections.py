@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
+from net2wider import widen_unet
 from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
@@ -183,10 +184,11 @@ def train(args: argparse.Namespace) -> dict:
     geometry = sample_geometry(args)
     radius = geometry["radius"]
 
-    model = UNet(in_channels=6).to(memory_format=torch.channels_last)
+    model = UNet(in_channels=6, base=args.base).to(memory_format=torch.channels_last)
     state = initial_weights(args, torch.device("cpu"))
     if state is not None:
-        model.load_state_dict(widen(state))
+        # new input channels at zero; a narrower start widened to --base, computing the same answers
+        model.load_state_dict(widen_unet(widen(state), args.base, seed=args.seed))
     opt, sched, steps_per_epoch = optimiser(model, args)
     loss_fn = LOSSES[args.loss]
     start_epoch, best, history = 0, -1.0, []
@@ -351,6 +353,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of samples trained as a zoom-in: the last click answered in a focus window around it",
+    )
+    p.add_argument(
+        "--base",
+        type=int,
+        default=16,
+        help="filters at the U-Net's first level (16: the paper's f); a narrower --init-from is widened to it "
+        "computing the same answers (net2wider.py)",
     )
     p.add_argument("--val-stride", type=int, default=4, help="validate on every n-th object of the validation cache")
     p.add_argument("--export", type=Path, metavar="XML", help="after training, export the best epoch here (FP16 IR)")
