@@ -136,7 +136,6 @@ def test_a_wider_network_starts_where_the_narrow_one_is_and_exports(cache, tmp_p
     # --base 24 from the 16-filter shipped weights: widened without changing the answer (net2wider.py), so at
     # learning rate 0 clicks still leave the first answer as it was; the export reads the width from the weights.
     import export
-
     from polyseg import Segmenter
 
     out = tmp_path / "run"
