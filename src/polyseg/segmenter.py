@@ -313,8 +313,8 @@ class Segmenter:
             Zoom-in: where the object's window is coarse (a large object: more than ``ZOOM_MIN_SCALE`` image pixels
             per network pixel), also refine a window around each new click (one not in ``previous``'s prompt)
             ``ZOOM_FACTOR`` times closer to native resolution, and fade its answer into the object's. Off by
-            default: with the shipped correction network, which was not trained on such windows, it costs clicks
-            on large objects, and one trained for it gained nothing measurable (model card, "Correction network").
+            default: with correction network 1.0, which was not trained on such windows, it cost clicks on large
+            objects, and one trained for it gained nothing measurable (model card, "Version 1.0 through the public API").
 
         Returns
         -------
