@@ -88,7 +88,8 @@ def export(checkpoint: Path, out: Path, version: str) -> Path:
 
 
 def quantize_int8(checkpoint: Path, calibration: np.ndarray, out: Path, version: str) -> Path:
-    """NNCF post-training INT8 quantisation, calibrated on ``calibration`` ``(N, 4, S, S)`` float32 inputs."""
+    """NNCF post-training INT8 quantisation, calibrated on ``calibration`` ``(N, C, S, S)`` float32 inputs (C: the
+    checkpoint's input channels, 4 for the first network, 6 for the correction network)."""
     import nncf
 
     model, args = load_checkpoint(checkpoint)

@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
-from net2wider import widen_unet
 from tqdm import tqdm
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from model import UNet
+from net2wider import widen_unet
 from polyseg.crop import correction_channels, focus_window, render_points, resample_map
 from prepare import DEFAULT_CACHE, Patch, load_split
 from samples import (
