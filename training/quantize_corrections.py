@@ -2,8 +2,8 @@
 
 The calibration inputs are recorded through the public API on *training* frames (never validation ones): for
 objects of each data set in turn, the first answer from the ground truth's extreme points, then corrective clicks
-placed by the evaluation's protocol (:func:`evaluate_clicks.protocol_click`) and answered by
-``Segmenter.refine()`` with the FP16 export of the same checkpoint; every ``(6, S, S)`` input the correction
+placed and answered exactly as the evaluation does (:func:`evaluate_clicks.run_object`: the protocol's clicks,
+each answered by ``Segmenter.refine()``), with the FP16 export of the same checkpoint; every ``(6, S, S)`` input the correction
 network receives is kept. So the activation ranges NNCF measures are those of real corrections: clicks on error
 regions, previous answers of every quality, road scenes and general objects alike.
 
@@ -24,20 +24,20 @@ import numpy as np
 import export
 from datasets import Frame
 from evaluate import load_frames
-from evaluate_clicks import protocol_click
+from evaluate_clicks import run_object
 from polyseg import Segmenter
 from prepare import add_data_arguments, sources_from_args
-from samples import extreme_points
 
 
 class Recorder:
     """Stands in for a :class:`polyseg.network.Network`: runs it and keeps a copy of every input it is given."""
 
     def __init__(self, network) -> None:
-        self.network, self.info, self.inputs = network, network.info, []
+        self.network, self.info, self.inputs, self.count = network, network.info, [], 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self.inputs.append(np.array(x, dtype=np.float32).reshape(-1, *x.shape[-3:]))
+        self.count += len(self.inputs[-1])
         return self.network(x)
 
 
@@ -62,22 +62,15 @@ def record_inputs(
     recorder = Recorder(segmenter.refiner)
     segmenter._refiner = recorder  # the segmenter's own refiner, observed (a training tool, not the library)
     streams = [_objects(frames, min_area, per_frame) for frames in frames_by_source.values()]
-    recorded = 0
-    while streams and recorded < count:
+    while streams and recorder.count < count:
         for stream in list(streams):
             item = next(stream, None)
             if item is None:  # this source has no more objects
                 streams.remove(stream)
                 continue
             image, gt = item
-            answer = segmenter.segment(image, extreme_points(gt))
-            placed = []
-            for _ in range(clicks):
-                placed.append(protocol_click(answer.mask, gt, placed))
-                answer = segmenter.refine(image, answer, positive=[(c.x, c.y) for c in placed if c.positive],
-                                          negative=[(c.x, c.y) for c in placed if not c.positive])
-            recorded = sum(len(x) for x in recorder.inputs)
-            if recorded >= count:
+            run_object(segmenter, image, gt, "points", max_clicks=4 + clicks)  # the extreme points are clicks 1-4
+            if recorder.count >= count:
                 break
     if not recorder.inputs:
         raise ValueError("no training object to calibrate on: check the data arguments and --sources")
