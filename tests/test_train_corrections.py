@@ -150,3 +150,32 @@ def test_a_wider_network_starts_where_the_narrow_one_is_and_exports(cache, tmp_p
         first = seg.segment(image, box=(50, 50, 150, 150))
         fixed = seg.refine(image, first, positive=[(100, 100)])
         assert fixed.mask.shape == (200, 200) and seg.refiner_info.version == "test"
+
+
+def test_batches_made_by_workers_do_not_depend_on_how_many_there_are(cache):
+    # --workers (a GPU machine's cores): batch `step` comes from its own seed, so a batch read directly, or made
+    # by one of two worker processes (each with its own one-thread copy of the first network), is the same.
+    import argparse
+
+    from prepare import load_split
+    from samples import Augment
+
+    args = argparse.Namespace(first=bundled_model_path(), batch=4, prior_p=0.3, max_prior=10, max_iter=2, focus=0.0)
+    patches = load_split(cache, "train")
+    order = np.arange(12) % len(patches)
+    data = tc.ClickedBatches(patches, order, [0, 0], Augment(), {"size": 128, "radius": 3.0}, args)
+    direct = [data[step] for step in range(len(data))]
+    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=2, collate_fn=tc._as_is)
+    made = list(loader)
+    assert len(made) == len(direct) == 3
+    for a, b in zip(direct, made):
+        assert np.array_equal(a.x4, b.x4) and np.array_equal(a.gt, b.gt)
+        assert a.clicks == b.clicks and np.array_equal(a.iterations, b.iterations)
+        assert np.allclose(a.previous, b.previous, atol=1e-5)
+        assert a.drawn is None  # the drawn patches travel only for zoom-in samples
+    assert sum(len(c) for b in direct for c in b.clicks) > 0  # prior clicks were placed
+
+
+def test_a_run_whose_batches_come_from_worker_processes_trains(cache, tmp_path):
+    result = run(cache, tmp_path / "run", "--epochs", "1", "--workers", "2", "--device", "cpu")
+    assert len(result["history"]) == 1 and (tmp_path / "run" / "best.pt").exists()

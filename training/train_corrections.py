@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import openvino as ov
 import torch
@@ -70,12 +73,16 @@ REPLAY = 0.3  # share of samples whose prior clicks come with the first answer u
 class FirstAnswer:
     """The first answer's probabilities from a 4-channel IR, in batches (OpenVINO, dynamic batch)."""
 
-    def __init__(self, xml: Path) -> None:
+    def __init__(self, xml: Path, threads: int = 0) -> None:
         core = ov.Core()
         model = core.read_model(str(xml))
         size = model.input(0).get_partial_shape()[2]
         model.reshape([-1, 4, size, size])
-        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        # threads=1 in a DataLoader worker: one core each, as many workers as cores
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        if not threads:
+            config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, x4: np.ndarray) -> np.ndarray:
@@ -138,9 +145,10 @@ def focus_input(
 def probabilities(model: UNet, x: np.ndarray, amp: bool) -> np.ndarray:
     """The model's probabilities in eval mode (BatchNorm statistics used, never updated)."""
     model.eval()
-    xb = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-        return torch.sigmoid(model.logits(xb).float()).numpy()[:, 0]
+    device = next(model.parameters()).device
+    xb = torch.from_numpy(x).to(device).contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        return torch.sigmoid(model.logits(xb).float()).cpu().numpy()[:, 0]
 
 
 def prior_count(rng: np.random.Generator, p: float, most: int) -> int:
@@ -171,11 +179,106 @@ def prior_clicks(
     return clicks, np.where(changed, pred.astype(np.float32), first)
 
 
+@dataclass
+class ClickedBatch:
+    """What a training step gets before the model answers: the drawn samples, their first answers' inputs and
+    targets, the prior clicks (input pixels) and previous probabilities, and how many clicks each sample then
+    gets on the model's own answers. ``drawn`` is kept only for zoom-in samples (``--focus``)."""
+
+    x4: np.ndarray  # (B, 4, S, S) float32: the first answer's input
+    gt: np.ndarray  # (B, S, S) bool
+    clicks: list[list[Click]]
+    previous: np.ndarray  # (B, S, S) float32
+    iterations: np.ndarray  # (B,) int
+    drawn: list[Drawn] | None
+
+
+def clicked_batch(
+    patches: list[Patch],
+    indices: np.ndarray,
+    rng: np.random.Generator,
+    aug: Augment,
+    geometry: dict[str, float],
+    first: FirstAnswer,
+    args: argparse.Namespace,
+) -> ClickedBatch:
+    """The model-free part of a training step: draw the objects, answer them with the first network, place the
+    prior clicks, and choose how many iterative clicks each sample gets."""
+    drawn = draw_objects(patches, indices, rng, aug, geometry)
+    x4 = np.stack([d.x for d in drawn])
+    gt = np.stack([d.y > 0.5 for d in drawn])
+    p0 = first(x4)
+    clicks, prev = [], []
+    for k in range(len(x4)):
+        count = prior_count(rng, args.prior_p, args.max_prior)
+        c, pr = prior_clicks(p0[k], gt[k], count, rng)
+        clicks.append(c)
+        prev.append(pr)
+    iterations = rng.integers(0, args.max_iter + 1, len(x4))
+    return ClickedBatch(x4, gt, clicks, np.stack(prev), iterations, drawn if args.focus > 0 else None)
+
+
+class ClickedBatches(torch.utils.data.Dataset):
+    """An epoch's :class:`ClickedBatch` es for DataLoader workers (``--workers``, a GPU machine's cores): batch
+    ``step`` is drawn with its own generator, seeded by (seed, epoch, step), so the data do not depend on how many
+    workers make them; each worker runs its own one-thread copy of the first network."""
+
+    def __init__(self, patches, order, seed, aug, geometry, args) -> None:
+        self.patches, self.order, self.seed = patches, order, seed
+        self.aug, self.geometry, self.args = aug, geometry, args
+        self.first: FirstAnswer | None = None  # made in each worker: an OpenVINO model is not shared across a fork
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.args.batch)
+
+    def __getitem__(self, step: int) -> ClickedBatch:
+        if self.first is None:
+            self.first = FirstAnswer(self.args.first, threads=1)
+        rng = np.random.default_rng([*self.seed, step])
+        indices = self.order[step * self.args.batch : (step + 1) * self.args.batch]
+        return clicked_batch(self.patches, indices, rng, self.aug, self.geometry, self.first, self.args)
+
+
+def epoch_batches(patches, order, rng, aug, geometry, first, args, epoch):
+    """An epoch's (batch, generator for the rest of its step): made here in order from ``rng`` (``--workers 0``,
+    the CPU recipe: one generator throughout), or by ``--workers`` processes, each batch and the rest of its step
+    from their own seeds."""
+    if not args.workers:
+        for i in range(0, len(order), args.batch):
+            yield clicked_batch(patches, order[i : i + args.batch], rng, aug, geometry, first, args), rng
+        return
+    cv2.setNumThreads(0)  # OpenCV's thread pool does not survive a fork (see train.epoch_batches)
+    data = ClickedBatches(patches, order, [args.seed, epoch], aug, geometry, args)
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=None,
+        shuffle=False,
+        num_workers=args.workers,
+        worker_init_fn=_one_thread,
+        prefetch_factor=4,
+        collate_fn=_as_is,
+    )
+    for step, batch in enumerate(loader):
+        yield batch, np.random.default_rng([args.seed, epoch, step, 1])
+
+
+def _as_is(batch: ClickedBatch) -> ClickedBatch:
+    return batch
+
+
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)
+
+
 def train(args: argparse.Namespace) -> dict:
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads or torch.get_num_threads())
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+    else:
+        torch.backends.cudnn.benchmark = True
     amp = not args.no_amp
     train_patches = load_split(args.cache, "train")
     val_patches = load_split(args.cache, "val")[:: args.val_stride]
@@ -184,17 +287,18 @@ def train(args: argparse.Namespace) -> dict:
     geometry = sample_geometry(args)
     radius = geometry["radius"]
 
-    model = UNet(in_channels=6, base=args.base).to(memory_format=torch.channels_last)
+    model = UNet(in_channels=6, base=args.base)
     state = initial_weights(args, torch.device("cpu"))
     if state is not None:
         # new input channels at zero; a narrower start widened to --base, computing the same answers
         model.load_state_dict(widen_unet(widen(state), args.base, seed=args.seed))
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt, sched, steps_per_epoch = optimiser(model, args)
     loss_fn = LOSSES[args.loss]
     start_epoch, best, history = 0, -1.0, []
     last = out_dir / "last.pt"
     if args.resume and last.exists():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
+        ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
@@ -208,23 +312,11 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(start_epoch, args.epochs):
         rng = np.random.default_rng([args.seed, epoch])
         order = epoch_order(rng, len(train_patches), steps_per_epoch * args.batch, draw)
-        t0, seen, running = time.time(), 0, 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
-        for step in bar:
-            drawn = draw_objects(train_patches, order[step * args.batch : (step + 1) * args.batch], rng, aug, geometry)
-            firsts = [d.x for d in drawn]
-            targets = [d.y > 0.5 for d in drawn]
-            x4 = np.stack(firsts)
-            gt = np.stack(targets)
-            p0 = first(x4)
-            clicks, prev = [], []
-            for k in range(len(x4)):
-                count = prior_count(rng, args.prior_p, args.max_prior)
-                c, pr = prior_clicks(p0[k], gt[k], count, rng)
-                clicks.append(c)
-                prev.append(pr)
-            prev = np.stack(prev)
-            iterations = rng.integers(0, args.max_iter + 1, len(x4))
+        t0, seen, running_t = time.time(), 0, torch.zeros(())
+        batches = epoch_batches(train_patches, order, rng, aug, geometry, first, args, epoch)
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=10, ncols=110)
+        for step, (b, rng) in enumerate(bar):
+            x4, gt, clicks, prev, iterations = b.x4, b.gt, b.clicks, b.previous, b.iterations
             # clicks on the model's own answers, without gradient (probabilities() puts the model in eval mode)
             for it in range(int(iterations.max()) + 1):
                 active = np.flatnonzero(iterations >= it)
@@ -245,16 +337,20 @@ def train(args: argparse.Namespace) -> dict:
             if len(zoomed):  # the zoom-in: the same last click, answered again in a focus window around it
                 answers = probabilities(model, xs[zoomed], amp)
                 for k, answer in zip(zoomed, answers):
-                    xs[k], ys[k] = focus_input(drawn[k], clicks[k], answer, rng, aug, radius)
+                    xs[k], ys[k] = focus_input(b.drawn[k], clicks[k], answer, rng, aug, radius)
             model.train()
             if args.freeze_bn:
                 freeze_batchnorm(model)
-            x = torch.from_numpy(xs).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(ys)[:, None]
+            x = torch.from_numpy(xs).to(device).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(ys)[:, None].to(device)
             loss = gradient_step(model, opt, sched, loss_fn, x, y, amp)
             seen += len(x4)
-            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}", sps=f"{seen / (time.time() - t0):.0f}", refresh=False)
+            # the running loss stays on the device: reading it every step would stall a GPU
+            running_t = loss.detach() if step == 0 else 0.98 * running_t + 0.02 * loss.detach()
+            if step % 10 == 0:
+                sps = seen / (time.time() - t0)
+                bar.set_postfix(loss=f"{running_t.item():.3f}", sps=f"{sps:.0f}", refresh=False)
+        running = running_t.item()
         metrics = validate(model, val, first, amp, radius)
         metrics.update(epoch=epoch + 1, loss=running, seconds=time.time() - t0)
         history.append(metrics)
@@ -361,6 +457,7 @@ def parser() -> argparse.ArgumentParser:
         help="filters at the U-Net's first level (16: the paper's f); a narrower --init-from is widened to it "
         "computing the same answers (net2wider.py)",
     )
+    p.add_argument("--device", default=None, help="torch device (default: cuda where there is one, else cpu)")
     p.add_argument("--val-stride", type=int, default=4, help="validate on every n-th object of the validation cache")
     p.add_argument("--export", type=Path, metavar="XML", help="after training, export the best epoch here (FP16 IR)")
     p.add_argument("--version", default="dev", help="the exported IR's version")
