@@ -48,3 +48,36 @@ def test_summary_counts_the_extreme_points_as_the_first_four_clicks():
     assert s["model"]["NoC@85"] == (5 + 4) / 2
     assert s["none"]["NoC@90"] == (6 + 4) / 2 and s["none"]["NoF@90"] == 1  # max_clicks when never
     assert s["model"]["IoU@5"] == pytest.approx(100 * (0.86 + 0.95) / 2)
+
+
+def report(curves, source="a", area=3000, start=4, max_clicks=6):
+    return {"max_clicks": max_clicks, "objects": [[source, area, start, [100 * v for v in c]] for c in curves]}
+
+
+def test_two_reports_compare_object_by_object_with_an_interval_from_the_objects():
+    from compare_clicks import compare
+
+    old = report([[0.80, 0.86, 0.91], [0.92, 0.95, 0.96], [0.70, 0.80, 0.85]])  # NoC@90: 6, 4, 6 (never)
+    new = report([[0.80, 0.91, 0.95], [0.92, 0.95, 0.96], [0.70, 0.80, 0.85]])  # 5, 4, 6
+    r = compare(new, old, resamples=2000)
+    assert r["all"]["new"] == pytest.approx(5.0) and r["all"]["old"] == pytest.approx(16 / 3)
+    assert r["all"]["difference"] == pytest.approx(-1 / 3)
+    lo, hi = r["all"]["interval"]
+    assert -1.0 <= lo <= -1 / 3 <= hi <= 0.0  # one object of three moved: the draw of objects can hide it
+    assert r["a/size 2000-10000px"]["n"] == 3
+
+
+def test_reports_on_other_objects_are_refused():
+    from compare_clicks import compare
+
+    with pytest.raises(ValueError, match="not on the same objects"):
+        compare(report([[0.8, 0.9]]), report([[0.8, 0.9]], area=500))
+    with pytest.raises(ValueError, match="no per-object curves"):
+        compare({"max_clicks": 20, "summary": {}}, report([[0.8, 0.9]]))
+
+
+def test_a_report_keeps_each_objects_curve_for_the_comparison():
+    from evaluate_clicks import object_rows
+
+    rows = [{"source": "a", "area": 900, "start": 2, "model": [0.8123456, 0.9], "none": [0.8] * 2, "brush": [0.8] * 2}]
+    assert object_rows(rows) == [["a", 900, 2, [81.23, 90.0]]]

@@ -137,7 +137,14 @@ def run(
                     rows.append({"source": source, "area": int(gt.sum()), "start": start, **curves})
         versions = {"first": seg.info.version, "refiner": seg.refiner_info.version}
     return {"versions": versions, "prompt": prompt, "min_area": min_area, "zoom": zoom, "max_clicks": max_clicks,
-            "summary": summarise(rows, max_clicks), "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0}
+            "summary": summarise(rows, max_clicks), "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0,
+            "objects": object_rows(rows)}
+
+
+def object_rows(rows: list[dict]) -> list[list]:
+    """Each object's ``[source, area, start, model IoU curve]`` (IoU in percent, 2 decimals), in evaluation order:
+    two reports on the same objects compare object by object (``compare_clicks.py``)."""
+    return [[r["source"], r["area"], r["start"], [round(100 * v, 2) for v in r["model"]]] for r in rows]
 
 
 def markdown(summary: dict) -> str:
