@@ -20,6 +20,10 @@ protocol's rule, with some randomness, on an answer corrected by a brush at each
 and a last click whose answer is trained. Validation runs the protocol of :mod:`clicker` at 128x128 on a fixed
 subset of the validation cache: mean IoU after each corrective click, and NoC@85/90 counting the extreme points
 as four clicks. The best epoch is the one with the highest mean IoU over corrective clicks 1-5.
+
+On a GPU machine, ``--workers N`` makes the model-free part of each step (draw, first answer, prior clicks) in N
+processes, each batch from its own seed, and the network trains on ``--device`` (default: cuda where there is
+one); ``--workers 0`` (the default, the CPU recipe) makes it in the training loop from one generator.
 """
 
 from __future__ import annotations
