@@ -176,6 +176,15 @@ def test_batches_made_by_workers_do_not_depend_on_how_many_there_are(cache):
     assert sum(len(c) for b in direct for c in b.clicks) > 0  # prior clicks were placed
 
 
-def test_a_run_whose_batches_come_from_worker_processes_trains(cache, tmp_path):
-    result = run(cache, tmp_path / "run", "--epochs", "1", "--workers", "2", "--device", "cpu")
+def test_the_gpu_recipe_trains_from_a_packed_cache_with_worker_processes(cache, tmp_path):
+    # What a lent GPU machine runs: the cache packed into shards (pack.py), batches made by worker processes; the
+    # device is given here as cpu, the same code path as cuda.
+    from pack import pack
+    from prepare import load_split
+
+    packed = tmp_path / "packed"
+    for split in ("train", "val"):
+        pack(load_split(cache, split), packed, split)
+    assert not list(packed.glob("*.pkl"))
+    result = run(packed, tmp_path / "run", "--epochs", "1", "--workers", "2", "--device", "cpu")
     assert len(result["history"]) == 1 and (tmp_path / "run" / "best.pt").exists()
