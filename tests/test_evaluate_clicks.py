@@ -65,6 +65,8 @@ def test_two_reports_compare_object_by_object_with_an_interval_from_the_objects(
     lo, hi = r["all"]["interval"]
     assert -1.0 <= lo <= -1 / 3 <= hi <= 0.0  # one object of three moved: the draw of objects can hide it
     assert r["a/size 2000-10000px"]["n"] == 3
+    road = compare(report([[0.8, 0.95]], source="camvid", area=1200), report([[0.8, 0.85]], source="camvid", area=1200))
+    assert road["camvid/size >=1000px"]["difference"] == pytest.approx(5 - 6)  # issue 17's threshold, its own group
 
 
 def test_reports_on_other_objects_are_refused():
@@ -81,3 +83,13 @@ def test_a_report_keeps_each_objects_curve_for_the_comparison():
 
     rows = [{"source": "a", "area": 900, "start": 2, "model": [0.8123456, 0.9], "none": [0.8] * 2, "brush": [0.8] * 2}]
     assert object_rows(rows) == [["a", 900, 2, [81.23, 90.0]]]
+
+
+def test_the_issues_size_thresholds_are_groups_of_their_own():
+    rows = [
+        {"source": "camvid", "area": area, "start": 4, "model": [0.8, 0.95], "none": [0.8] * 2, "brush": [0.8] * 2}
+        for area in (900, 1000, 5000)
+    ]
+    s = summarise(rows, max_clicks=20)
+    assert s["camvid/size >=1000px"]["n"] == 2 and s["camvid"]["n"] == 3
+    assert "camvid/size >=1000px" not in summarise(rows, max_clicks=20, at_least={})

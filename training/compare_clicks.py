@@ -21,6 +21,7 @@ import numpy as np
 
 from clicker import clicks_to_reach
 from evaluate import size_bin
+from evaluate_clicks import AT_LEAST
 
 
 def object_clicks(report: dict, threshold: float) -> list[tuple[str, int, int]]:
@@ -35,8 +36,8 @@ def object_clicks(report: dict, threshold: float) -> list[tuple[str, int, int]]:
 
 
 def compare(new: dict, old: dict, threshold: float = 90, resamples: int = 10000, seed: int = 0) -> dict[str, dict]:
-    """Per group (all, each source, each source and size bin): objects, mean NoC new / old, new − old and its
-    95 % paired bootstrap interval."""
+    """Per group (all, each source, each source and size bin, issue 17's size thresholds): objects, mean NoC
+    new / old, new − old and its 95 % paired bootstrap interval."""
     a, b = object_clicks(new, threshold), object_clicks(old, threshold)
     if [(s, n) for s, n, _ in a] != [(s, n) for s, n, _ in b]:
         raise ValueError("the two reports are not on the same objects in the same order: same data arguments?")
@@ -44,6 +45,8 @@ def compare(new: dict, old: dict, threshold: float = 90, resamples: int = 10000,
     for i, (source, area, _) in enumerate(a):
         for name in ("all", source, f"{source}/size {size_bin(area)}"):
             groups[name].append(i)
+        if source in AT_LEAST and area >= AT_LEAST[source]:
+            groups[f"{source}/size >={AT_LEAST[source]}px"].append(i)
     diff = np.array([x[2] - y[2] for x, y in zip(a, b)], np.float64)
     rng = np.random.default_rng(seed)
     out = {}
