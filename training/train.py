@@ -269,18 +269,23 @@ def epoch_batches(
         return (
             make_batch(patches, order[i : i + args.batch], rng, aug, geometry) for i in range(0, len(order), args.batch)
         )
+    return worker_loader(Batches(patches, order, args.batch, [args.seed, epoch], aug, geometry), args.workers)
+
+
+def worker_loader(data: torch.utils.data.Dataset, workers: int, collate_fn=None) -> torch.utils.data.DataLoader:
+    """``data``'s items in order, each made whole (a batch) by one of ``workers`` processes of one thread each."""
     # OpenCV's thread pool does not survive a fork: a worker that touches it (even to resize it) can hang on a
     # lock the parent held. Without a pool in the parent, the workers inherit none and run OpenCV serially.
     cv2.setNumThreads(0)
-    data = Batches(patches, order, args.batch, [args.seed, epoch], aug, geometry)
     return torch.utils.data.DataLoader(
         data,
         batch_size=None,
         shuffle=False,
-        num_workers=args.workers,
+        num_workers=workers,
         worker_init_fn=_worker_init,
         prefetch_factor=8,
         pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_fn,
     )
 
 

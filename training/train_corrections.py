@@ -35,7 +35,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import openvino as ov
 import torch
@@ -67,6 +66,7 @@ from train import (
     optimiser,
     sample_geometry,
     save_epoch,
+    worker_loader,
 )
 
 VAL_CLICKS = 8  # corrective clicks simulated per validation object
@@ -251,27 +251,13 @@ def epoch_batches(patches, order, rng, aug, geometry, first, args, epoch):
         for i in range(0, len(order), args.batch):
             yield clicked_batch(patches, order[i : i + args.batch], rng, aug, geometry, first, args), rng
         return
-    cv2.setNumThreads(0)  # OpenCV's thread pool does not survive a fork (see train.epoch_batches)
     data = ClickedBatches(patches, order, [args.seed, epoch], aug, geometry, args)
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=None,
-        shuffle=False,
-        num_workers=args.workers,
-        worker_init_fn=_one_thread,
-        prefetch_factor=4,
-        collate_fn=_as_is,
-    )
-    for step, batch in enumerate(loader):
+    for step, batch in enumerate(worker_loader(data, args.workers, collate_fn=_as_is)):
         yield batch, np.random.default_rng([args.seed, epoch, step, 1])
 
 
 def _as_is(batch: ClickedBatch) -> ClickedBatch:
     return batch
-
-
-def _one_thread(_: int) -> None:
-    torch.set_num_threads(1)
 
 
 def train(args: argparse.Namespace) -> dict:
