@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from clicker import clicks_to_reach
-from evaluate import size_bin
-from evaluate_clicks import AT_LEAST
+from evaluate_clicks import group_names
 
 
 def object_clicks(report: dict, threshold: float) -> list[tuple[str, int, int]]:
@@ -43,10 +42,8 @@ def compare(new: dict, old: dict, threshold: float = 90, resamples: int = 10000,
         raise ValueError("the two reports are not on the same objects in the same order: same data arguments?")
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (source, area, _) in enumerate(a):
-        for name in ("all", source, f"{source}/size {size_bin(area)}"):
+        for name in group_names(source, area):
             groups[name].append(i)
-        if source in AT_LEAST and area >= AT_LEAST[source]:
-            groups[f"{source}/size >={AT_LEAST[source]}px"].append(i)
     diff = np.array([x[2] - y[2] for x, y in zip(a, b)], np.float64)
     rng = np.random.default_rng(seed)
     out = {}

@@ -89,18 +89,24 @@ def run_object(
     return out
 
 
+def group_names(source: str, area: int, at_least: dict[str, int] | None = None) -> list[str]:
+    """The report groups an object of ``area`` px from ``source`` counts in: all, its source, its source and size
+    bin, and its source's objects of at least ``at_least[source]`` px (default :data:`AT_LEAST`) if it is one."""
+    at_least = AT_LEAST if at_least is None else at_least
+    names = ["all", source, f"{source}/size {size_bin(area)}"]
+    if source in at_least and area >= at_least[source]:
+        names.append(f"{source}/size >={at_least[source]}px")
+    return names
+
+
 def summarise(rows: list[dict], max_clicks: int, at_least: dict[str, int] | None = None) -> dict:
     """Per group (all, each source, each source and size bin, and each source's objects of at least
     ``at_least[source]`` px): NoC@85/90, NoF@90 and mean IoU after the reported clicks, for the model and both
     references."""
-    at_least = AT_LEAST if at_least is None else at_least
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        groups["all"].append(r)
-        groups[r["source"]].append(r)
-        groups[f"{r['source']}/size {size_bin(r['area'])}"].append(r)
-        if r["source"] in at_least and r["area"] >= at_least[r["source"]]:
-            groups[f"{r['source']}/size >={at_least[r['source']]}px"].append(r)
+        for name in group_names(r["source"], r["area"], at_least):
+            groups[name].append(r)
     out = {}
     for name, rs in sorted(groups.items()):
         entry: dict = {"n": len(rs)}

@@ -82,9 +82,9 @@ class FirstAnswer:
         model = core.read_model(str(xml))
         size = model.input(0).get_partial_shape()[2]
         model.reshape([-1, 4, size, size])
-        # threads=1 in a DataLoader worker: one core each, as many workers as cores
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        if not threads:
+        if threads:  # threads=1 in a DataLoader worker: one core each, as many workers as cores
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        else:
             config = {"PERFORMANCE_HINT": "THROUGHPUT"}
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
