@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from polyseg.contours import Part, clean_mask, local_change, simplify, trace
+from polyseg.contours import Part, clean_mask, simplify, trace
 
 YY, XX = np.mgrid[:100, :100]
 
@@ -336,35 +336,3 @@ def test_clean_mask_of_an_empty_mask_is_empty():
 def test_clean_mask_rejects_a_3d_mask():
     with pytest.raises(ValueError, match=r"mask must be 2-D \(H, W\), got shape \(4, 4, 3\)"):
         clean_mask(np.ones((4, 4, 3), np.uint8))
-
-
-# --- local_change: a click changes what it was placed on ----------------------------------------------------------
-
-
-def before_and_after():
-    """An answer (a square) and the next one, which grew a strip on the right and also a blob far away."""
-    old = rectangle(5, 5, 14, 14, shape=(40, 40)).astype(np.float32)
-    new = old.copy()
-    new[5:15, 15:18] = 1  # the strip the click at (16, 10) asked for
-    new[30:35, 30:35] = 1  # an unasked-for change elsewhere
-    return old, new
-
-
-def test_local_change_takes_the_change_at_the_click_and_keeps_the_rest():
-    old, new = before_and_after()
-    out = local_change(new, old, 0.5, np.array([[16.0, 10.0]]), radius=3)
-    assert out[10, 16] == 1 and out[5:15, 15:18].all()  # the strip
-    assert not out[30:35, 30:35].any()  # the far change is not taken
-    assert (out[5:15, 5:15] == 1).all()  # the rest is the old answer
-
-
-def test_local_change_counts_a_region_that_starts_within_the_radius():
-    old, new = before_and_after()
-    assert local_change(new, old, 0.5, np.array([[20.0, 10.0]]), radius=3)[10, 16] == 1  # 3 px right of the strip
-    assert local_change(new, old, 0.5, np.array([[22.0, 10.0]]), radius=3) is new  # nothing near: all of new
-
-
-def test_local_change_with_no_change_near_any_click_is_the_new_answer():
-    old, new = before_and_after()
-    assert local_change(new, old, 0.5, np.array([[10.0, 10.0]]), radius=1) is new  # inside, unchanged
-    assert local_change(old, old, 0.5, np.array([[16.0, 10.0]]), radius=3) is old  # no change at all

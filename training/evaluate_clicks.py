@@ -56,13 +56,7 @@ def protocol_click(pred: np.ndarray, gt: np.ndarray, clicked: list[Click]) -> Cl
 
 
 def run_object(
-    seg: Segmenter,
-    image: np.ndarray,
-    gt: np.ndarray,
-    prompt: str,
-    max_clicks: int,
-    zoom: bool = False,
-    local: bool = False,
+    seg: Segmenter, image: np.ndarray, gt: np.ndarray, prompt: str, max_clicks: int, zoom: bool = False
 ) -> dict[str, list[float]]:
     """IoU after each click (index 0 = after the prompt) for the model, no correction and the brush."""
     pts = extreme_points(gt)
@@ -84,7 +78,6 @@ def run_object(
                 positive=[(c.x, c.y) for c in clicks if c.positive],
                 negative=[(c.x, c.y) for c in clicks if not c.positive],
                 zoom=zoom,
-                local=local,
             )
         out["model"].append(iou(model.mask, gt))
         if out["brush"][-1] < 1.0:
@@ -143,7 +136,6 @@ def run(
     source_stride: dict[str, int] | None = None,
     min_area: int = 0,
     zoom: bool = False,
-    local: bool = False,
 ) -> dict:
     t0 = time.time()
     rows = []
@@ -155,12 +147,11 @@ def run(
                     index += 1
                     if (index - 1) % every or gt.sum() < min_area:
                         continue
-                    curves = run_object(seg, frame.image, gt, prompt, max_clicks, zoom, local)
+                    curves = run_object(seg, frame.image, gt, prompt, max_clicks, zoom)
                     start = 4 if prompt == "points" else 2
                     rows.append({"source": source, "area": int(gt.sum()), "start": start, **curves})
         versions = {"first": seg.info.version, "refiner": seg.refiner_info.version}
-    return {"versions": versions, "prompt": prompt, "min_area": min_area, "zoom": zoom, "local": local,
-            "max_clicks": max_clicks,
+    return {"versions": versions, "prompt": prompt, "min_area": min_area, "zoom": zoom, "max_clicks": max_clicks,
             "summary": summarise(rows, max_clicks), "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0,
             "objects": object_rows(rows)}
 
@@ -198,12 +189,11 @@ def main() -> None:
                    help="every n-th object of data set NAME (overrides --stride; repeatable)")
     p.add_argument("--min-area", type=int, default=0, help="only objects of at least this many pixels")
     p.add_argument("--zoom", action="store_true", help="refine with the zoom-in (refine(zoom=True))")
-    p.add_argument("--local", action="store_true", help="refine(local=True): only the change at each new click")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     source_stride = {name: int(n) for name, n in (item.split("=") for item in a.source_stride)}
     report = run(a.model, a.refiner, sources_from_args(a), a.sources, a.prompt, a.max_clicks, a.stride, source_stride,
-                 a.min_area, a.zoom, a.local)
+                 a.min_area, a.zoom)
     report["command"] = " ".join(["evaluate_clicks.py", *sys.argv[1:]])
     print(markdown(report["summary"]))
     print(f"{report['seconds']:.0f} s")

@@ -137,45 +137,6 @@ def clean_mask(
     return out
 
 
-def local_change(
-    new: np.ndarray, old: np.ndarray, threshold: float, at: np.ndarray, radius: float
-) -> np.ndarray:
-    """Take from ``new`` only the change around the points ``at``: where the two maps' masks differ, the connected
-    regions (8-connectivity) that come within ``radius`` pixels of a point take ``new``'s values, everything else
-    keeps ``old``'s (FocalClick's *progressive merge*: a click corrects the error it was placed on and leaves the
-    rest of an answer the annotator already accepted alone).
-
-    Parameters
-    ----------
-    new, old : (H, W) float32
-        Foreground probabilities over the same pixels: the answer after a click, and the one before it.
-    threshold : float
-        Foreground above it.
-    at : (N, 2) array of (x, y) pixel-centre coordinates
-        The new clicks on this grid (points off it are ignored).
-    radius : float
-        How far from a click a changed region may start and still count as its change.
-
-    Returns
-    -------
-    (H, W) float32
-        ``new`` where a click's change is, ``old`` elsewhere; ``new`` itself where no changed region comes near any
-        click (the network did not answer the click where it was made, so there is no local change to take).
-    """
-    changed = np.ascontiguousarray((new > threshold) != (old > threshold), dtype=np.uint8)
-    if not changed.any():
-        return new
-    _n, labels = cv2.connectedComponents(changed, connectivity=8)
-    near = np.zeros(changed.shape, np.uint8)
-    x, y = _pixels_on(at, changed.shape)
-    for cx, cy in zip(x, y):
-        cv2.circle(near, (int(cx), int(cy)), max(round(radius), 0), 1, -1)
-    regions = np.unique(labels[(near > 0) & (changed > 0)])
-    if regions.size == 0:
-        return new
-    return np.where(np.isin(labels, regions), new, old).astype(np.float32)
-
-
 def _pixels_on(points: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Columns and rows (int arrays) of the (x, y) ``points`` that round to a pixel of a ``shape`` mask."""
     if points is None:

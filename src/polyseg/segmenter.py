@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .contours import clean_mask, local_change, trace
+from .contours import clean_mask, trace
 from .crop import CropWindow, correction_input, focus_window, network_input, resample_map
 from .network import BUNDLED_REFINER, ModelInfo, Network, bundled_model_path
 from .prompt import Prompt, as_rgb_image, check_tolerance, point_array
@@ -288,7 +288,6 @@ class Segmenter:
         image_format: str = "RGB",
         tolerance: float = 1.4,
         zoom: bool = False,
-        local: bool = False,
     ) -> Segmentation:
         """Correct an answer with clicks: the correction network, fed the image, the prompt's extreme points, every
         corrective click so far and the previous answer, gives a new one.
@@ -316,10 +315,6 @@ class Segmenter:
             ``ZOOM_FACTOR`` times closer to native resolution, and fade its answer into the object's. Off by
             default: with correction network 1.0, which was not trained on such windows, it cost clicks on large
             objects, and one trained for it gained nothing measurable (model card, "Version 1.0 through the public API").
-        local : bool
-            Take only the change the new clicks (those not in ``previous``'s prompt) made where they were made:
-            regions where the new answer differs from ``previous`` and that touch a new click change, the rest
-            of ``previous`` stays (:func:`polyseg.contours.local_change`).
 
         Returns
         -------
@@ -349,20 +344,13 @@ class Segmenter:
         prompt = Prompt(base.extreme_points, base.box, positive, negative).inside(w, h)
         if not prompt.has_clicks:
             raise ValueError("refine needs at least one corrective click (positive or negative), got none")
-        return self._refine(rgb, previous, prompt, tolerance, zoom=bool(zoom), local=bool(local))
+        return self._refine(rgb, previous, prompt, tolerance, zoom=bool(zoom))
 
     def _refine(
-        self,
-        rgb: np.ndarray,
-        previous: Segmentation,
-        prompt: Prompt,
-        tolerance: float,
-        zoom: bool = False,
-        local: bool = False,
+        self, rgb: np.ndarray, previous: Segmentation, prompt: Prompt, tolerance: float, zoom: bool = False
     ) -> Segmentation:
-        """The correction network on ``previous``'s window (grown for positive clicks outside it), with ``local``
-        only its change at the new clicks, and with ``zoom`` on a focus window around each new click where that
-        window is coarse (:func:`_focus_windows`)."""
+        """The correction network on ``previous``'s window (grown for positive clicks outside it), and with
+        ``zoom`` on a focus window around each new click where that window is coarse (:func:`_focus_windows`)."""
         info = self.refiner.info
         window = previous.window
         if not window.contains(prompt.positive).all():
@@ -379,9 +367,6 @@ class Segmenter:
         x = correction_input(rgb, window, positive, negative, prev, info.click_radius)
         prepared = Prepared(prompt, window, x, rgb.shape[:2])
         prob = self.refiner(x)
-        if local:
-            new = _new_clicks(previous.prompt, prompt)
-            prob = local_change(prob, prev, self.info.threshold, window.to_input(new), info.click_radius)
         focus = _focus_windows(window, previous.prompt, prompt) if zoom else []
         if not focus:
             return self.finish(prepared, prob, tolerance)
@@ -570,16 +555,10 @@ def _focus_windows(window: CropWindow, before: Prompt | None, now: Prompt) -> li
     ``window``, where ``window`` holds more than :data:`ZOOM_MIN_SCALE` image pixels per network pixel."""
     if max(window.width, window.height) / window.size <= ZOOM_MIN_SCALE:
         return []
-    new = _new_clicks(before, now)
-    return [focus_window(window, p, min_side=window.size) for p in new[window.contains(new)]]
-
-
-def _new_clicks(before: Prompt | None, now: Prompt) -> np.ndarray:
-    """The corrective clicks of ``now`` (positive and negative) that ``before`` did not have: ``(N, 2)`` float64
-    image (x, y)."""
     old = set() if before is None else {tuple(p) for p in (*before.positive, *before.negative)}
-    clicks = np.concatenate([np.reshape(now.positive, (-1, 2)), np.reshape(now.negative, (-1, 2))]).astype(np.float64)
-    return clicks[[tuple(p) not in old for p in clicks]].reshape(-1, 2)
+    clicks = np.concatenate([np.reshape(now.positive, (-1, 2)), np.reshape(now.negative, (-1, 2))])
+    new = [p for p, inside in zip(clicks, window.contains(clicks)) if inside and tuple(p) not in old]
+    return [focus_window(window, p, min_side=window.size) for p in new]
 
 
 def _paste(full: np.ndarray, window: CropWindow, local: np.ndarray, focus: CropWindow) -> None:
