@@ -81,8 +81,38 @@ def test_reports_on_other_objects_are_refused():
 def test_a_report_keeps_each_objects_curve_for_the_comparison():
     from evaluate_clicks import object_rows
 
-    rows = [{"source": "a", "area": 900, "start": 2, "model": [0.8123456, 0.9], "none": [0.8] * 2, "brush": [0.8] * 2}]
-    assert object_rows(rows) == [["a", 900, 2, [81.23, 90.0]]]
+    rows = [{"source": "a", "area": 900, "pieces": 2, "start": 2, "model": [0.8123456, 0.9], "none": [0.8] * 2,
+             "brush": [0.8] * 2}]
+    assert object_rows(rows) == [["a", 900, 2, [81.23, 90.0], 2]]
+
+
+def test_an_object_seen_behind_an_occluder_is_in_several_pieces():
+    from evaluate_clicks import pieces
+
+    car = np.zeros((40, 60), bool)
+    car[10:30, 5:25] = True
+    assert pieces(car) == 1
+    car[10:30, 30:55] = True  # the same car on the other side of a pole
+    assert pieces(car) == 2
+    car[0, 0] = True  # a speck of the outline is no piece
+    assert pieces(car) == 2
+    assert pieces(np.zeros((5, 5), bool)) == 0
+
+
+def test_objects_in_several_pieces_are_groups_of_their_own():
+    def row(area, n):
+        return {"source": "camvid", "area": area, "pieces": n, "start": 4, "model": [0.8, 0.95], "none": [0.8] * 2,
+                "brush": [0.8] * 2}
+
+    s = summarise([row(5000, 1), row(5000, 2), row(500, 3)], max_clicks=20)
+    assert s["camvid/several pieces"]["n"] == 2
+    assert s["camvid/size >=1000px, one piece"]["n"] == 1 and s["camvid/size >=1000px, several pieces"]["n"] == 1
+    # compare_clicks takes the pieces from whichever report counted them (older reports did not)
+    from compare_clicks import compare
+
+    new = {"max_clicks": 20, "objects": [["camvid", 5000, 4, [80.0, 95.0], 2]]}
+    old = {"max_clicks": 20, "objects": [["camvid", 5000, 4, [80.0, 85.0]]]}
+    assert compare(new, old)["camvid/size >=1000px, several pieces"]["difference"] == pytest.approx(5 - 20)  # old never reaches 90: 20
 
 
 def test_the_issues_size_thresholds_are_groups_of_their_own():

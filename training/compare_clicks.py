@@ -23,14 +23,16 @@ from clicker import clicks_to_reach
 from evaluate_clicks import group_names
 
 
-def object_clicks(report: dict, threshold: float) -> list[tuple[str, int, int]]:
-    """``(source, area, NoC)`` of each object of an ``evaluate_clicks.py`` report."""
+def object_clicks(report: dict, threshold: float) -> list[tuple[str, int, int, int | None]]:
+    """``(source, area, NoC, pieces)`` of each object of an ``evaluate_clicks.py`` report (pieces None where the
+    report did not count them)."""
     if "objects" not in report:
         raise ValueError("the report has no per-object curves: made before evaluate_clicks.py kept them; run it again")
     top = report["max_clicks"]
     return [
-        (source, area, clicks_to_reach([v / 100 for v in curve], threshold / 100, top, first=start))
-        for source, area, start, curve in report["objects"]
+        (row[0], row[1], clicks_to_reach([v / 100 for v in row[3]], threshold / 100, top, first=row[2]),
+         row[4] if len(row) > 4 else None)
+        for row in report["objects"]
     ]
 
 
@@ -38,11 +40,11 @@ def compare(new: dict, old: dict, threshold: float = 90, resamples: int = 10000,
     """Per group (all, each source, each source and size bin, issue 17's size thresholds): objects, mean NoC
     new / old, new − old and its 95 % paired bootstrap interval."""
     a, b = object_clicks(new, threshold), object_clicks(old, threshold)
-    if [(s, n) for s, n, _ in a] != [(s, n) for s, n, _ in b]:
+    if [x[:2] for x in a] != [y[:2] for y in b]:
         raise ValueError("the two reports are not on the same objects in the same order: same data arguments?")
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, (source, area, _) in enumerate(a):
-        for name in group_names(source, area):
+    for i, (source, area, _, n_pieces) in enumerate(a):
+        for name in group_names(source, area, n_pieces=n_pieces if n_pieces is not None else b[i][3]):
             groups[name].append(i)
     diff = np.array([x[2] - y[2] for x, y in zip(a, b)], np.float64)
     rng = np.random.default_rng(seed)

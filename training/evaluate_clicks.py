@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
@@ -34,6 +35,16 @@ REPORTED_CLICKS = (4, 5, 6, 8)
 #: Issue 17's size thresholds: NoC@90 targets hold for road objects of at least 2,000 px at 2048x1024 (Cityscapes)
 #: and 1,000 px at 360x480 (CamVid); each is reported as a group of its own ("camvid/size >=1000px").
 AT_LEAST = {"cityscapes_rf": 2000, "camvid": 1000}
+#: A piece of an object: an 8-connected part of its mask of at least this fraction of its largest part (an object
+#: seen behind an occluder is two or more pieces; specks of a rasterised outline are not).
+PIECE_FRACTION = 0.05
+
+
+def pieces(gt: np.ndarray) -> int:
+    """How many pieces (:data:`PIECE_FRACTION`) the ``(H, W)`` bool mask ``gt`` is seen in."""
+    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(gt, np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int((areas >= PIECE_FRACTION * areas.max()).sum()) if len(areas) else 0
 
 
 def _region(gt: np.ndarray, pred: np.ndarray) -> tuple[slice, slice]:
@@ -89,13 +100,21 @@ def run_object(
     return out
 
 
-def group_names(source: str, area: int, at_least: dict[str, int] | None = None) -> list[str]:
+def group_names(
+    source: str, area: int, at_least: dict[str, int] | None = None, n_pieces: int | None = None
+) -> list[str]:
     """The report groups an object of ``area`` px from ``source`` counts in: all, its source, its source and size
-    bin, and its source's objects of at least ``at_least[source]`` px (default :data:`AT_LEAST`) if it is one."""
+    bin, and its source's objects of at least ``at_least[source]`` px (default :data:`AT_LEAST`) if it is one.
+    Given how many pieces it is seen in (:func:`pieces`), also its source's objects in several pieces if it is one,
+    and its at-least group split into objects in one piece and in several."""
     at_least = AT_LEAST if at_least is None else at_least
     names = ["all", source, f"{source}/size {size_bin(area)}"]
+    if n_pieces is not None and n_pieces > 1:
+        names.append(f"{source}/several pieces")
     if source in at_least and area >= at_least[source]:
         names.append(f"{source}/size >={at_least[source]}px")
+        if n_pieces is not None:
+            names.append(f"{source}/size >={at_least[source]}px, {'one piece' if n_pieces <= 1 else 'several pieces'}")
     return names
 
 
@@ -105,7 +124,7 @@ def summarise(rows: list[dict], max_clicks: int, at_least: dict[str, int] | None
     references."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        for name in group_names(r["source"], r["area"], at_least):
+        for name in group_names(r["source"], r["area"], at_least, r.get("pieces")):
             groups[name].append(r)
     out = {}
     for name, rs in sorted(groups.items()):
@@ -149,7 +168,7 @@ def run(
                         continue
                     curves = run_object(seg, frame.image, gt, prompt, max_clicks, zoom)
                     start = 4 if prompt == "points" else 2
-                    rows.append({"source": source, "area": int(gt.sum()), "start": start, **curves})
+                    rows.append({"source": source, "area": int(gt.sum()), "pieces": pieces(gt), "start": start, **curves})
         versions = {"first": seg.info.version, "refiner": seg.refiner_info.version}
     return {"versions": versions, "prompt": prompt, "min_area": min_area, "zoom": zoom, "max_clicks": max_clicks,
             "summary": summarise(rows, max_clicks), "size_bins": [b[2] for b in SIZE_BINS], "seconds": time.time() - t0,
@@ -157,9 +176,10 @@ def run(
 
 
 def object_rows(rows: list[dict]) -> list[list]:
-    """Each object's ``[source, area, start, model IoU curve]`` (IoU in percent, 2 decimals), in evaluation order:
-    two reports on the same objects compare object by object (``compare_clicks.py``)."""
-    return [[r["source"], r["area"], r["start"], [round(100 * v, 2) for v in r["model"]]] for r in rows]
+    """Each object's ``[source, area, start, model IoU curve, pieces]`` (IoU in percent, 2 decimals), in evaluation
+    order: two reports on the same objects compare object by object (``compare_clicks.py``). Reports made before
+    pieces were counted have four entries per object."""
+    return [[r["source"], r["area"], r["start"], [round(100 * v, 2) for v in r["model"]], r["pieces"]] for r in rows]
 
 
 def markdown(summary: dict) -> str:
