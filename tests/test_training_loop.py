@@ -146,3 +146,12 @@ def test_a_run_with_workers_trains_and_validates(cache, tmp_path):
     out = tmp_path / "run"
     result = train.train(args_for(cache, out, "--epochs", "1", "--workers", "2"))
     assert (out / "best.pt").exists() and len(result["history"]) == 1
+
+
+def test_piece_weight_draws_the_objects_seen_behind_an_occluder_more_often(tmp_path):
+    rng = np.random.default_rng(0)
+    whole, occluded = ellipse_patch(rng, "a"), ellipse_patch(rng, "a")
+    occluded.mask[:, 30:34] = 0  # a pole across it: two pieces
+    args = args_for(tmp_path, tmp_path / "run", "--piece-weight", "3")
+    assert np.allclose(train.draw_probabilities([whole, occluded], args), [0.25, 0.75])
+    assert train.draw_probabilities([whole, occluded], args_for(tmp_path, tmp_path / "run")) is None

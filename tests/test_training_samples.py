@@ -215,6 +215,15 @@ def test_sampling_probabilities_scale_each_object_by_its_sources_weight():
     assert np.allclose(p, np.array([1.0, 2.0, 2.0, 0.5]) / 5.5)
 
 
+def test_objects_seen_in_several_pieces_can_be_drawn_more_often():
+    several = np.array([False, True, False])
+    p = sampling_probabilities(["camvid", "camvid", "adas"], {"adas": 2.0}, several, piece_weight=3.0)
+    assert np.allclose(p, np.array([1.0, 3.0, 2.0]) / 6.0)  # the source's weight times the pieces' weight
+    assert np.allclose(sampling_probabilities(["camvid", "camvid"], {}, several[:2], 3.0), [0.25, 0.75])
+    with pytest.raises(SystemExit, match="--piece-weight must be >= 0"):
+        sampling_probabilities(["camvid"], {}, several[:1], -1.0)
+
+
 def test_no_weights_or_all_ones_keep_the_plain_shuffled_pass():
     assert sampling_probabilities(["camvid", "adas"], {}) is None
     assert sampling_probabilities(["camvid", "adas"], {"adas": 1.0}) is None

@@ -22,29 +22,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from clicker import Click, brush, clicks_to_reach, iou, next_click
 from evaluate import SIZE_BINS, load_frames, size_bin
 from polyseg import Segmenter
 from prepare import add_data_arguments, sources_from_args
-from samples import extreme_points
+from samples import extreme_points, pieces
 
 REPORTED_CLICKS = (4, 5, 6, 8)
 #: Issue 17's size thresholds: NoC@90 targets hold for road objects of at least 2,000 px at 2048x1024 (Cityscapes)
 #: and 1,000 px at 360x480 (CamVid); each is reported as a group of its own ("camvid/size >=1000px").
 AT_LEAST = {"cityscapes_rf": 2000, "camvid": 1000}
-#: A piece of an object: an 8-connected part of its mask of at least this fraction of its largest part (an object
-#: seen behind an occluder is two or more pieces; specks of a rasterised outline are not).
-PIECE_FRACTION = 0.05
-
-
-def pieces(gt: np.ndarray) -> int:
-    """How many pieces (:data:`PIECE_FRACTION`) the ``(H, W)`` bool mask ``gt`` is seen in."""
-    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(gt, np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    return int((areas >= PIECE_FRACTION * areas.max()).sum()) if len(areas) else 0
 
 
 def _region(gt: np.ndarray, pred: np.ndarray) -> tuple[slice, slice]:

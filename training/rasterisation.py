@@ -33,7 +33,7 @@ from datasets import (
     yolo_class_names,
 )
 from evaluate import SIZE_BINS
-from evaluate_clicks import pieces
+from samples import pieces
 
 STORED = (640, 640)  # the export's JPEG size
 

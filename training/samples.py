@@ -203,14 +203,38 @@ def parse_source_weights(items: list[str] | None) -> dict[str, float]:
     return weights
 
 
-def sampling_probabilities(sources: list[str], weights: dict[str, float]) -> np.ndarray | None:
-    """Per-object draw probabilities: each object's weight is its source's (1 if not named). None if all are 1."""
+#: A piece of an object: an 8-connected part of its mask of at least this fraction of its largest part (an object
+#: seen behind an occluder is two or more pieces; specks of a rasterised outline are not).
+PIECE_FRACTION = 0.05
+
+
+def pieces(gt: np.ndarray) -> int:
+    """How many pieces (:data:`PIECE_FRACTION`) the ``(H, W)`` mask ``gt`` (non-zero: the object) is seen in."""
+    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(gt, np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int((areas >= PIECE_FRACTION * areas.max()).sum()) if len(areas) else 0
+
+
+def sampling_probabilities(
+    sources: list[str],
+    weights: dict[str, float],
+    several_pieces: np.ndarray | None = None,
+    piece_weight: float = 1.0,
+) -> np.ndarray | None:
+    """Per-object draw probabilities: each object's weight is its source's (1 if not named), times ``piece_weight``
+    for the objects ``several_pieces`` marks (seen in several pieces: :func:`pieces`). None if all are 1."""
     unknown = set(weights) - set(sources)
     if unknown:
         raise SystemExit(f"--source-weight names {sorted(unknown)}, not among the sources {sorted(set(sources))}")
-    if all(w == 1 for w in weights.values()):
+    if piece_weight < 0:
+        raise SystemExit(f"--piece-weight must be >= 0, got {piece_weight}")
+    if all(w == 1 for w in weights.values()) and piece_weight == 1:
         return None
     w = np.array([weights.get(s, 1.0) for s in sources])
+    if piece_weight != 1:
+        if several_pieces is None or len(several_pieces) != len(sources):
+            raise ValueError("piece_weight needs several_pieces, one flag per object")
+        w = w * np.where(several_pieces, piece_weight, 1.0)
     if w.sum() <= 0:
         raise SystemExit("--source-weight leaves no object to train on")
     return w / w.sum()

@@ -23,7 +23,16 @@ from tqdm import tqdm
 from model import UNet
 from polyseg.crop import INPUT_SIZE, MARGIN, MIN_MARGIN, POINT_RADIUS
 from prepare import DEFAULT_CACHE, Patch, load_split
-from samples import QUALITY, Augment, Drawn, draw_sample, make_sample, parse_source_weights, sampling_probabilities
+from samples import (
+    QUALITY,
+    Augment,
+    Drawn,
+    draw_sample,
+    make_sample,
+    parse_source_weights,
+    pieces,
+    sampling_probabilities,
+)
 
 # --- losses ----------------------------------------------------------------------------------------------------
 
@@ -189,6 +198,16 @@ def make_batch(
     return stack([(d.x, d.y) for d in draw_objects(patches, indices, rng, aug, geometry)])
 
 
+def draw_probabilities(patches: list[Patch], args: argparse.Namespace) -> np.ndarray | None:
+    """Each training object's draw probability from ``--source-weight`` and ``--piece-weight`` (None: uniform)."""
+    several = None
+    if args.piece_weight != 1:
+        several = np.array([pieces(p.mask > 127) > 1 for p in patches])
+    return sampling_probabilities(
+        [p.source for p in patches], parse_source_weights(args.source_weight), several, args.piece_weight
+    )
+
+
 def draw_objects(
     patches: list[Patch], indices: np.ndarray, rng: np.random.Generator, aug: Augment, geometry: dict[str, float]
 ) -> list[Drawn]:
@@ -314,7 +333,7 @@ def train(args: argparse.Namespace) -> dict:
     train_patches, val_patches = load_split(args.cache, "train"), load_split(args.cache, "val")
     geometry = sample_geometry(args)
     val_x, val_y, val_cls = build_val(val_patches, geometry)
-    draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
+    draw = draw_probabilities(train_patches, args)
     val_target = val_y.numpy()
 
     model = UNet().to(device).to(memory_format=torch.channels_last)
@@ -443,6 +462,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME=W",
         help="draw objects of data set NAME W times as often (default 1 each; repeatable), e.g. otonom=0.33",
+    )
+    p.add_argument(
+        "--piece-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="draw objects seen in several pieces (behind an occluder) W times as often (default 1)",
     )
 
 

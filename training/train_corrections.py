@@ -51,14 +51,13 @@ from samples import (
     Drawn,
     focus_rgb,
     make_sample,
-    parse_source_weights,
-    sampling_probabilities,
 )
 from train import (
     LOSSES,
     add_train_arguments,
     checkpoint,
     draw_objects,
+    draw_probabilities,
     epoch_order,
     freeze_batchnorm,
     gradient_step,
@@ -272,7 +271,7 @@ def train(args: argparse.Namespace) -> dict:
     amp = not args.no_amp
     train_patches = load_split(args.cache, "train")
     val_patches = load_split(args.cache, "val")[:: args.val_stride]
-    draw = sampling_probabilities([p.source for p in train_patches], parse_source_weights(args.source_weight))
+    draw = draw_probabilities(train_patches, args)
     first = FirstAnswer(args.first)
     geometry = sample_geometry(args)
     radius = geometry["radius"]
