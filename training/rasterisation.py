@@ -12,7 +12,7 @@ drawn as ``training/datasets.py`` draws it (2048x1024, pixel-centre vertices, de
 (c) the best a mask exact at the stored 640x640 pixels can do: the mask area-averaged onto that grid, cut at
     one half, resized back (bilinear) and cut again.
 Reads only label files (no images). Prints median and mean IoU per size bin (at 2048x1024), and the share of
-objects seen in several pieces (``evaluate_clicks.pieces``: a car behind a pedestrian is two).
+objects seen in several pieces (``samples.pieces``: a car behind a pedestrian is two).
 """
 
 from __future__ import annotations
