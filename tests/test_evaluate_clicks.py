@@ -87,7 +87,7 @@ def test_a_report_keeps_each_objects_curve_for_the_comparison():
 
 
 def test_an_object_seen_behind_an_occluder_is_in_several_pieces():
-    from evaluate_clicks import pieces
+    from samples import pieces
 
     car = np.zeros((40, 60), bool)
     car[10:30, 5:25] = True

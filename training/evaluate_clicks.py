@@ -6,8 +6,9 @@ the current answer's full-resolution mask and answered by ``Segmenter.refine(ima
 negative=...)`` with every corrective click so far. Two references in the same run: *no correction* (the first
 answer stays) and *brush* (each click paints or erases the largest disc that fits the error region there).
 
-Reported per data set and object size: NoC@85, NoC@90 (clicks until IoU reaches 85 / 90, ``max_clicks`` if
-never), NoF@90 (objects that never reach 90) and mean IoU after 4, 5, 6 and 8 clicks.
+Reported per data set and object size, and for the objects seen in several pieces (``samples.pieces``): NoC@85,
+NoC@90 (clicks until IoU reaches 85 / 90, ``max_clicks`` if never), NoF@90 (objects that never reach 90) and mean
+IoU after 4, 5, 6 and 8 clicks.
 
     python training/evaluate_clicks.py --cityscapes-yolo DATA/Cityscapes-3 --pennfudan DATA/PennFudanPed \\
         --stride 8 --out weights/eval_clicks.json

@@ -6,7 +6,7 @@ rasterisation puts on IoU for small objects.
 For every object of the paper's classes in the given cities (default: the validation cities), its visible mask
 drawn as ``training/datasets.py`` draws it (2048x1024, pixel-centre vertices, depth order) is compared with
 (a) the same polygons drawn half a pixel to the right and down (two careful drawings that disagree by
-    half a pixel), and
+    half a pixel),
 (b) the first trial's drawing: polygons scaled to 640x640, vertices rounded to whole pixels, painted there, then
     enlarged (nearest) to 2048x1024, and
 (c) the best a mask exact at the stored 640x640 pixels can do: the mask area-averaged onto that grid, cut at
